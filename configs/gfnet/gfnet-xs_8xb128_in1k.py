@@ -1,0 +1,4 @@
+_base_ = './gfnet-ti_8xb128_in1k.py'
+
+model = dict(
+    backbone=dict(arch='xs', drop_path_rate=0.1), head=dict(in_channels=384))

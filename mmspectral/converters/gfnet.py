@@ -1,0 +1,124 @@
+"""Official GFNet checkpoints (raoyongming/GFNet) -> mmspectral."""
+import math
+from typing import Dict, Optional, Tuple, Union
+
+from torch import Tensor
+
+from .common import CheckpointError, count_prefixed, rename_keys
+
+ISOTROPIC_RULES = [
+    (r'patch_embed\.proj\.(weight|bias)', r'backbone.patch_embed.\1'),
+    (r'pos_embed', 'backbone.pos_embed.weight'),
+    (r'blocks\.(\d+)\.(.+)', r'backbone.blocks.\1.\2'),
+    (r'norm\.(weight|bias)', r'backbone.norm.\1'),
+    (r'head\.(weight|bias)', r'head.fc.\1'),
+]
+
+PYRAMID_RULES = [
+    (r'patch_embed\.0\.proj\.(weight|bias)', r'backbone.patch_embed.\1'),
+    (r'patch_embed\.([123])\.proj\.(weight|bias)',
+     lambda m: f'backbone.downsamples.{int(m.group(1)) - 1}.{m.group(2)}'),
+    (r'pos_embed', 'backbone.pos_embed.weight'),
+    (r'blocks\.(\d+)\.(\d+)\.gamma', r'backbone.stages.\1.\2.layer_scale.gamma'),
+    (r'blocks\.(\d+)\.(\d+)\.(.+)', r'backbone.stages.\1.\2.\3'),
+    (r'norm\.(weight|bias)', r'backbone.norm3.\1'),
+    (r'head\.(weight|bias)', r'head.fc.\1'),
+]
+
+
+def _grid_side(pos_embed: Tensor) -> int:
+    side = int(round(math.sqrt(pos_embed.shape[1])))
+    if side * side != pos_embed.shape[1]:
+        raise CheckpointError(
+            f'pos_embed of shape {tuple(pos_embed.shape)} is not a square '
+            'grid')
+    return side
+
+
+def infer_gfnet_arch(sd: Dict[str, Tensor]) -> Tuple[dict, int]:
+    """The arch dict and pretrain image size of an official GFNet state
+    dict, read from its shapes."""
+    keys = list(sd)
+    try:
+        if 'patch_embed.0.proj.weight' in sd:
+            dims = [sd['patch_embed.0.proj.weight'].shape[0]] + [
+                sd[f'patch_embed.{i}.proj.weight'].shape[0] for i in (1, 2, 3)
+            ]
+            depths = [
+                len(count_prefixed(keys, rf'blocks\.{s}\.(\d+)\.norm1\.weight'))
+                for s in range(4)
+            ]
+            patch = sd['patch_embed.0.proj.weight'].shape[-1]
+            hidden = sd['blocks.0.0.mlp.fc1.weight'].shape[0]
+            arch = dict(embed_dims=dims, depths=depths,
+                        mlp_ratio=hidden / dims[0])
+            if 'blocks.0.0.gamma' in sd:
+                # the init value is not stored; 1e-5 is the official default
+                arch['layer_scale_init_value'] = 1e-5
+        else:
+            dims = sd['patch_embed.proj.weight'].shape[0]
+            depth = len(count_prefixed(keys, r'blocks\.(\d+)\.norm1\.weight'))
+            patch = sd['patch_embed.proj.weight'].shape[-1]
+            hidden = sd['blocks.0.mlp.fc1.weight'].shape[0]
+            arch = dict(embed_dims=dims, depths=depth, mlp_ratio=hidden / dims)
+        if arch['mlp_ratio'] == int(arch['mlp_ratio']):
+            arch['mlp_ratio'] = int(arch['mlp_ratio'])
+        default_patch = 4 if isinstance(arch['embed_dims'], list) else 16
+        if patch != default_patch:
+            arch['patch_size'] = patch
+        img_size = _grid_side(sd['pos_embed']) * patch
+    except KeyError as err:
+        raise CheckpointError(
+            f'not an official GFNet checkpoint: key {err} is missing') from err
+    return arch, img_size
+
+
+def match_zoo_arch(arch: dict, arch_zoo: dict) -> Optional[str]:
+    """The zoo name whose shape-defining settings equal ``arch``'s."""
+    shape_keys = ('embed_dims', 'depths', 'mlp_ratio', 'patch_size')
+    for name, zoo in arch_zoo.items():
+        if all(zoo.get(k) == arch.get(k) for k in shape_keys) and \
+                ('layer_scale_init_value' in zoo) == \
+                ('layer_scale_init_value' in arch):
+            return name
+    return None
+
+
+def convert_gfnet(sd: Dict[str, Tensor],
+                  arch: Union[str, dict, None] = None) -> Tuple[dict, dict]:
+    """Convert an official GFNet state dict.
+
+    Returns:
+        tuple[dict, dict]: The mmpretrain-style state dict (``backbone.*``
+        and ``head.fc.*``) and its meta (``arch``, ``pretrain_img_size``,
+        ``num_classes``).
+    """
+    from mmspectral.models import GFNet
+    inferred, img_size = infer_gfnet_arch(sd)
+    zoo_name = match_zoo_arch(inferred, GFNet.arch_zoo)
+    if arch is None:
+        arch = zoo_name or inferred
+    pyramid = 'patch_embed.0.proj.weight' in sd
+    state_dict = rename_keys(sd, PYRAMID_RULES if pyramid else ISOTROPIC_RULES,
+                             source='official GFNet')
+    meta = dict(
+        arch=arch,
+        pretrain_img_size=img_size,
+        num_classes=sd['head.weight'].shape[0] if 'head.weight' in sd else 0,
+        source='raoyongming/GFNet')
+    return state_dict, meta
+
+
+def build_gfnet_backbone(meta: dict):
+    """The GFNet backbone an mmspectral GFNet checkpoint loads into: the
+    classification layout, i.e. only the last (normed) stride output."""
+    from mmspectral.models import GFNet
+    from mmspectral.models.backbones.base import resolve_arch
+    arch = meta['arch']
+    settings = resolve_arch(arch, GFNet.arch_zoo, 'GFNet',
+                            GFNet.essential_keys, GFNet.optional_keys)
+    isotropic = isinstance(settings['embed_dims'], int)
+    return GFNet(
+        arch=arch,
+        pretrain_img_size=meta['pretrain_img_size'],
+        out_indices=(2, ) if isotropic else (3, ))

@@ -1,0 +1,3 @@
+from .gfnet import GFNet
+
+__all__ = ['GFNet']

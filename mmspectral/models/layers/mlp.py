@@ -1,0 +1,29 @@
+import torch.nn as nn
+from mmcv.cnn import build_activation_layer
+from torch import Tensor
+
+
+class Mlp(nn.Module):
+    """Two linear layers with an activation between, over the last dim.
+
+    Args:
+        in_features (int): Input (and output) channels.
+        hidden_features (int): Hidden channels.
+        act_cfg (dict): Activation config. Defaults to ``dict(type='GELU')``.
+        drop_rate (float): Dropout after each linear layer. Defaults to 0.
+    """
+
+    def __init__(self,
+                 in_features: int,
+                 hidden_features: int,
+                 act_cfg: dict = dict(type='GELU'),
+                 drop_rate: float = 0.):
+        super().__init__()
+        self.fc1 = nn.Linear(in_features, hidden_features)
+        self.act = build_activation_layer(act_cfg)
+        self.fc2 = nn.Linear(hidden_features, in_features)
+        self.drop = nn.Dropout(drop_rate)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.drop(self.act(self.fc1(x)))
+        return self.drop(self.fc2(x))

@@ -1,0 +1,29 @@
+"""mmspectral's registries: children of mmengine's root registries.
+
+mmengine resolves ``type='mmspectral.GFNet'`` in any scope (mmdet, mmseg,
+mmpretrain) by looking up the child registry with scope ``mmspectral``. For the
+plain ``type='GFNet'`` a lookup walks from the scope's registry up to the root
+only, never into siblings, so every model is also registered in the root
+registry; a name that the scope's own library already has (mmpretrain's
+``HorNet``) resolves to that library's class, hence the scoped form is the
+one the configs use.
+"""
+from mmengine.registry import MODELS as MMENGINE_MODELS
+from mmengine.registry import Registry
+
+__all__ = ['MODELS']
+
+
+class _RootVisibleRegistry(Registry):
+    """A child registry whose registrations are also made in its parent."""
+
+    def _register_module(self, module, module_name=None, force=False):
+        super()._register_module(module, module_name, force)
+        self.parent._register_module(module, module_name, force)
+
+
+MODELS = _RootVisibleRegistry(
+    'model',
+    parent=MMENGINE_MODELS,
+    scope='mmspectral',
+    locations=['mmspectral.models'])

@@ -1,0 +1,54 @@
+"""mmpretrain classification configs of every arch."""
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import REPO, load_fixture
+from mmengine.config import Config
+from mmengine.registry import DefaultScope
+from mmengine.runner import load_checkpoint
+
+from mmspectral.converters import convert_gfnet, save_checkpoint
+
+CONFIGS = sorted((REPO / 'configs' / 'gfnet').glob('gfnet-*_in1k.py'))
+
+
+def build_classifier(cfg):
+    from mmpretrain.registry import MODELS
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        return MODELS.build(cfg.model)
+
+
+def test_every_arch_has_a_config():
+    archs = {p.name.split('_')[0][len('gfnet-'):] for p in CONFIGS}
+    assert archs == {'ti', 'xs', 's', 'b', 'h-ti', 'h-s', 'h-b'}
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=lambda p: Path(p).stem)
+def test_config_builds_and_runs(path):
+    cfg = Config.fromfile(path)
+    assert cfg.default_scope == 'mmpretrain'
+    model = build_classifier(cfg).eval()
+    with torch.no_grad():
+        logits = model(torch.randn(1, 3, 224, 224), mode='tensor')
+    assert logits.shape == (1, 1000)
+
+
+@pytest.mark.parametrize('fixture_name,config', [
+    ('gfnet_isotropic.pth', 'gfnet-ti_8xb128_in1k.py'),
+    ('gfnet_pyramid.pth', 'gfnet-h-ti_8xb128_in1k.py'),
+])
+def test_classifier_logits_equal_official(fixture_name, config, tmp_path):
+    fixture = load_fixture(fixture_name)
+    state_dict, meta = convert_gfnet(fixture['state_dict'])
+    ckpt = save_checkpoint(state_dict, meta, str(tmp_path / 'c.pth'))
+    cfg = Config.fromfile(REPO / 'configs' / 'gfnet' / config)
+    cfg.model.backbone.arch = meta['arch']
+    cfg.model.head.num_classes = meta['num_classes']
+    cfg.model.head.in_channels = state_dict['head.fc.weight'].shape[1]
+    model = build_classifier(cfg).eval()
+    load_checkpoint(model, ckpt, strict=True)
+    with torch.no_grad():
+        logits = model(fixture['inputs']['x'], mode='tensor')
+    diff = (logits - fixture['outputs']['logits']).abs().max().item()
+    assert diff <= 1e-5, diff
