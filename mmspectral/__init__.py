@@ -5,7 +5,7 @@ Importing the package registers every model in the ``mmspectral`` registry
 :mod:`mmspectral.compat`).
 """
 from . import compat  # noqa: F401  (must run before mmengine loads files)
-from . import models  # noqa: F401
+from . import engine, models  # noqa: F401
 from .version import __version__
 
 __all__ = ['__version__']

@@ -8,10 +8,11 @@ registry; a name that the scope's own library already has (mmpretrain's
 ``HorNet``) resolves to that library's class, hence the scoped form is the
 one the configs use.
 """
+from mmengine.registry import MODEL_WRAPPERS as MMENGINE_MODEL_WRAPPERS
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import Registry
 
-__all__ = ['MODELS']
+__all__ = ['MODELS', 'MODEL_WRAPPERS']
 
 
 class _RootVisibleRegistry(Registry):
@@ -27,3 +28,9 @@ MODELS = _RootVisibleRegistry(
     parent=MMENGINE_MODELS,
     scope='mmspectral',
     locations=['mmspectral.models'])
+
+MODEL_WRAPPERS = Registry(
+    'model_wrapper',
+    parent=MMENGINE_MODEL_WRAPPERS,
+    scope='mmspectral',
+    locations=['mmspectral.engine'])

@@ -113,10 +113,8 @@ def build_gfnet_backbone(meta: dict):
     """The GFNet backbone an mmspectral GFNet checkpoint loads into: the
     classification layout, i.e. only the last (normed) stride output."""
     from mmspectral.models import GFNet
-    from mmspectral.models.backbones.base import resolve_arch
     arch = meta['arch']
-    settings = resolve_arch(arch, GFNet.arch_zoo, 'GFNet',
-                            GFNet.essential_keys, GFNet.optional_keys)
+    settings = GFNet.check_arch(arch)
     isotropic = isinstance(settings['embed_dims'], int)
     return GFNet(
         arch=arch,

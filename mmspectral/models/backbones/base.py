@@ -1,11 +1,17 @@
 """What every mmspectral backbone shares: arch lookup and the dense-prediction
 arguments (``out_indices``, ``frozen_stages``, ``norm_eval``), with one
 meaning across families."""
+import os.path as osp
+import re
 from typing import Iterable, List, Sequence, Union
 
 import torch.nn as nn
+from mmengine.logging import MMLogger
 from mmengine.model import BaseModule
+from mmengine.runner.checkpoint import _load_checkpoint
 from torch.nn.modules.batchnorm import _BatchNorm
+
+from mmspectral.converters.common import CheckpointError
 
 
 def resolve_arch(arch: Union[str, dict], arch_zoo: dict, family: str,
@@ -55,7 +61,9 @@ def normalize_out_indices(out_indices: Union[int, Sequence[int]],
 class SpectralBackbone(BaseModule):
     """Base class of the mmspectral backbones.
 
-    Subclasses build their layers and implement :meth:`stage_parts`.
+    Subclasses set ``arch_zoo``, ``essential_keys`` and ``optional_keys``
+    (the keys of a dict arch), build their layers, and implement
+    :meth:`stage_parts`.
 
     Args:
         frozen_stages (int): How much of the network to freeze: its parameters
@@ -70,9 +78,26 @@ class SpectralBackbone(BaseModule):
             stay those of the pretrained model.
         init_cfg (dict, optional): Initialization config; use
             ``dict(type='Pretrained', checkpoint=PATH, prefix='backbone.')``
-            to load the backbone of a classification checkpoint.
+            to load the backbone of a classification checkpoint. A
+            checkpoint made for another arch (shapes that differ, or weights
+            this backbone has no place for) stops with an error naming the
+            keys; weights only a downstream backbone has (output norms,
+            pyramid layers) may be missing from it.
     """
     num_stages = 4
+    arch_zoo: dict = {}
+    essential_keys: tuple = ()
+    optional_keys: tuple = ()
+    # keys that a classification and a dense-prediction backbone of the same
+    # arch need not share: output norms and pyramid layers
+    adapter_keys = re.compile(r'^(norm\d*|pyramid)\.')
+
+    @classmethod
+    def check_arch(cls, arch: Union[str, dict]) -> dict:
+        """The settings of ``arch``; raises ValueError for an unknown name
+        or a dict arch with missing or unknown keys."""
+        return resolve_arch(arch, cls.arch_zoo, cls.__name__,
+                            cls.essential_keys, cls.optional_keys)
 
     def __init__(self, frozen_stages: int = -1, norm_eval: bool = False,
                  init_cfg=None):
@@ -97,6 +122,58 @@ class SpectralBackbone(BaseModule):
                 part.eval()
                 for param in part.parameters():
                     param.requires_grad = False
+
+    def init_weights(self):
+        cfg = self.init_cfg
+        if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
+            self.load_pretrained(cfg['checkpoint'], cfg.get('prefix'))
+            self._is_init = True
+        else:
+            super().init_weights()
+
+    def load_pretrained(self, checkpoint: str, prefix: str = None):
+        """Load ``checkpoint`` (the entries under ``prefix``, if given).
+
+        Raises:
+            FileNotFoundError: the checkpoint is not there.
+            CheckpointError: it does not fit this arch (the message names the
+                keys).
+        """
+        name = type(self).__name__
+        if '://' not in checkpoint and not osp.isfile(checkpoint):
+            raise FileNotFoundError(
+                f'{name}: pretrained checkpoint {checkpoint!r} not found. '
+                'Convert the official weights with tools/model_converters/'
+                f'{name.lower()}2mmspectral.py, or set the backbone\'s '
+                'init_cfg=None to train from scratch.')
+        loaded = _load_checkpoint(checkpoint, map_location='cpu')
+        state = loaded.get('state_dict', loaded)
+        state = {k[7:] if k.startswith('module.') else k: v
+                 for k, v in state.items()}
+        if prefix:
+            state = {k[len(prefix):]: v for k, v in state.items()
+                     if k.startswith(prefix)}
+            if not state:
+                raise CheckpointError(f'{checkpoint}: no key starts with '
+                                      f'the prefix {prefix!r}')
+        try:
+            result = self.load_state_dict(state, strict=False)
+        except RuntimeError as err:
+            raise CheckpointError(
+                f'{checkpoint} does not fit this {name} arch '
+                f'{self.arch_name!r}: {err}') from err
+        unexpected = [k for k in result.unexpected_keys
+                      if not self.adapter_keys.match(k)]
+        if unexpected:
+            raise CheckpointError(
+                f'{checkpoint} does not fit this {name} arch '
+                f'{self.arch_name!r}: it has {len(unexpected)} weights this '
+                f'backbone has no place for: {unexpected[:8]}')
+        logger = MMLogger.get_current_instance()
+        logger.info(f'{name}: loaded {len(state)} tensors from {checkpoint}')
+        if result.missing_keys:
+            logger.info(f'{name}: not in the checkpoint (initialised as '
+                        f'new): {result.missing_keys}')
 
     def train(self, mode: bool = True):
         super().train(mode)

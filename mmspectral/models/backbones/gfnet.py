@@ -17,7 +17,7 @@ from torch import Tensor
 from mmspectral.registry import MODELS
 from ..layers import (GlobalFilter, LayerScale, Mlp, PositionEmbedding,
                       SimpleFeaturePyramid, pad_to_multiple)
-from .base import SpectralBackbone, normalize_out_indices, resolve_arch
+from .base import SpectralBackbone, normalize_out_indices
 
 
 class GFNetBlock(nn.Module):
@@ -151,9 +151,8 @@ class GFNet(SpectralBackbone):
                  pyramid_norm_cfg: dict = dict(type='LN2d', eps=1e-6),
                  init_cfg=None):
         super().__init__(frozen_stages, norm_eval, init_cfg)
-        self.arch_settings = resolve_arch(arch, self.arch_zoo, 'GFNet',
-                                          self.essential_keys,
-                                          self.optional_keys)
+        self.arch_settings = self.check_arch(arch)
+        self.arch_name = arch
         embed_dims = self.arch_settings['embed_dims']
         self.isotropic = isinstance(embed_dims, int)
         self.in_channels = in_channels

@@ -1,0 +1,8 @@
+_base_ = './retinanet_gfnet-h-ti_fpn_1x_coco.py'
+
+model = dict(
+    backbone=dict(
+        arch='h-s',
+        drop_path_rate=0.2,
+        init_cfg=dict(checkpoint='checkpoints/gfnet-h-s_in1k.pth')),
+    neck=dict(in_channels=[192, 384, 768]))

@@ -1,0 +1,8 @@
+_base_ = './segformer_gfnet-h-ti_8xb1-160k_cityscapes-1024x1024.py'
+
+model = dict(
+    backbone=dict(
+        arch='h-s',
+        drop_path_rate=0.2,
+        init_cfg=dict(checkpoint='checkpoints/gfnet-h-s_in1k.pth')),
+    decode_head=dict(in_channels=[96, 192, 384, 768]))

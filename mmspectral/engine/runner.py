@@ -1,0 +1,104 @@
+"""What tools/train.py and tools/test.py share: config loading and the
+per-library options (the config's ``default_scope`` decides)."""
+import logging
+import os.path as osp
+
+import torch
+from mmengine.config import Config, DictAction  # noqa: F401  (re-exported)
+from mmengine.logging import print_log
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+
+__all__ = [
+    'DictAction', 'load_config', 'build_runner', 'enable_amp',
+    'fit_amp_to_device',
+    'enable_visualization', 'add_prediction_dump', 'unwrap'
+]
+
+
+def load_config(path: str, cfg_options=None, work_dir=None,
+                launcher='none') -> Config:
+    """Read ``path``, apply ``--cfg-options``, set the work dir (default
+    ``./work_dirs/<config name>``) and the launcher."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'config file {path!r} not found')
+    cfg = Config.fromfile(path)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(path))[0])
+    cfg.launcher = launcher
+    return cfg
+
+
+def build_runner(cfg: Config) -> Runner:
+    if 'runner_type' in cfg:
+        return RUNNERS.build(cfg)
+    return Runner.from_cfg(cfg)
+
+
+def unwrap(model):
+    """The model inside a DDP-style wrapper."""
+    return getattr(model, 'module', model)
+
+
+def enable_amp(cfg: Config):
+    """Automatic mixed precision through mmengine's AmpOptimWrapper."""
+    wrapper = cfg.optim_wrapper
+    if wrapper.get('type') == 'AmpOptimWrapper':
+        return
+    wrapper.type = 'AmpOptimWrapper'
+    wrapper.setdefault('loss_scale', 'dynamic')
+
+
+def fit_amp_to_device(cfg: Config) -> bool:
+    """mmengine's AmpOptimWrapper needs CUDA. Without it, train in float32
+    and say so, rather than fail: returns True if AMP was turned off."""
+    wrapper = cfg.get('optim_wrapper', {})
+    if wrapper.get('type') != 'AmpOptimWrapper' or torch.cuda.is_available():
+        return False
+    wrapper.type = 'OptimWrapper'
+    for key in ('loss_scale', 'dtype', 'use_fsdp'):
+        wrapper.pop(key, None)
+    print_log(
+        'AMP needs CUDA, which this machine lacks: training in float32',
+        logger='current', level=logging.WARNING)
+    return True
+
+
+def enable_visualization(cfg: Config, show_dir: str):
+    """Draw every test prediction into ``show_dir`` with the library's own
+    visualization hook."""
+    hook = cfg.get('default_hooks', {}).get('visualization')
+    if hook is None:
+        raise ValueError('--show-dir needs a `visualization` entry in the '
+                         "config's default_hooks")
+    scope = cfg.get('default_scope')
+    if scope == 'mmdet':
+        hook.update(draw=True, test_out_dir=osp.abspath(show_dir))
+    elif scope == 'mmseg':
+        hook.update(draw=True, interval=1)
+        cfg.visualizer['save_dir'] = show_dir
+    elif scope == 'mmpretrain':
+        hook.update(enable=True, interval=1, out_dir=show_dir)
+    else:
+        raise ValueError(f'--show-dir: unsupported default_scope {scope!r}')
+
+
+def add_prediction_dump(cfg: Config, out_file: str):
+    """Dump the raw test predictions to a pickle file as well."""
+    if not out_file.endswith(('.pkl', '.pickle')):
+        raise ValueError(f'--out must be a .pkl file, got {out_file!r}')
+    dump = dict(type='DumpResults', out_file_path=out_file)
+    if cfg.get('default_scope') == 'mmdet':
+        # mmdet encodes masks as RLE before dumping
+        dump['type'] = 'DumpDetResults'
+    evaluator = cfg.test_evaluator
+    if isinstance(evaluator, dict) and 'metrics' not in evaluator:
+        evaluator = [evaluator]
+    elif isinstance(evaluator, dict):
+        evaluator = list(evaluator['metrics'])
+    cfg.test_evaluator = list(evaluator) + [dump]

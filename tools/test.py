@@ -1,0 +1,78 @@
+"""Evaluate a checkpoint with an mmdet, mmseg or mmpretrain config.
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out PKL]
+        [--show-dir DIR] [--dump-metrics JSON] [--cfg-options ...]
+        [--launcher none|pytorch|slurm]
+
+Prints the config's metrics: COCO bbox/segm mAP for detection, mIoU / mAcc /
+aAcc with a per-class table for segmentation, top-1/top-5 for classification.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import sys
+
+from mmspectral.converters import CheckpointError
+from mmspectral.engine import (ConfigError, DictAction, add_prediction_dump,
+                               build_runner, check_checkpoint_matches,
+                               check_config, enable_visualization,
+                               load_config, setup_cpu_distributed, unwrap)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('config', help='config file')
+    parser.add_argument('checkpoint', help='checkpoint to evaluate')
+    parser.add_argument('--work-dir', help='where the logs go')
+    parser.add_argument('--out', help='also dump raw predictions (.pkl)')
+    parser.add_argument(
+        '--show-dir', help='draw the predictions into this folder')
+    parser.add_argument(
+        '--dump-metrics', help='write the final metrics to this JSON file')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config entries')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm'],
+        default='none',
+        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        cfg = load_config(args.config, args.cfg_options, args.work_dir,
+                          args.launcher)
+        if not osp.isfile(args.checkpoint) and '://' not in args.checkpoint:
+            raise FileNotFoundError(
+                f'checkpoint {args.checkpoint!r} not found')
+        cfg.load_from = args.checkpoint
+        check_config(cfg, ['test'])
+        if args.show_dir:
+            enable_visualization(cfg, args.show_dir)
+        if args.out:
+            add_prediction_dump(cfg, args.out)
+        setup_cpu_distributed(cfg, args.launcher)
+        runner = build_runner(cfg)
+        check_checkpoint_matches(
+            unwrap(runner.model),
+            args.checkpoint,
+            what=f'the model of {args.config}')
+    except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as e:
+        sys.exit(f'error: {e}')
+    metrics = runner.test()
+    if args.dump_metrics and runner.rank == 0:
+        with open(args.dump_metrics, 'w') as f:
+            json.dump({k: float(v) for k, v in metrics.items()}, f, indent=2)
+
+
+if __name__ == '__main__':
+    main()
