@@ -19,6 +19,17 @@ def load_fixture(name: str) -> dict:
     return torch.load(path, map_location='cpu', weights_only=True)
 
 
+@pytest.fixture(scope='session')
+def tiny_data(tmp_path_factory):
+    """A small copy of the bundled tiny datasets (root with coco/ and
+    cityscapes/), made once per session."""
+    from mmspectral.datasets import make_tiny_datasets
+    root = tmp_path_factory.mktemp('tiny-data')
+    make_tiny_datasets(
+        str(root), progress=False, num_coco=(8, 4), num_cityscapes=(4, 2))
+    return root
+
+
 @pytest.fixture(autouse=True)
 def _deterministic():
     torch.manual_seed(0)

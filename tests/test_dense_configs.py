@@ -1,0 +1,57 @@
+"""Every dense-prediction config trains one iteration and evaluates on the
+tiny data (the dataset is swapped, the model is the config's)."""
+import pickle
+from pathlib import Path
+
+import pytest
+from mmengine.config import Config
+from tiny_configs import short_run
+
+from conftest import REPO
+from mmspectral.engine import add_prediction_dump, build_runner
+
+CONFIGS = sorted(
+    p for p in (REPO / 'configs' / 'gfnet').glob('*.py')
+    if not p.name.startswith('gfnet-'))
+
+
+def algorithm_of(path: Path) -> str:
+    return path.name.split('_')[0]
+
+
+def test_configs_cover_every_arch_and_algorithm():
+    names = {p.name for p in CONFIGS}
+    for arch in ('h-ti', 'h-s', 'h-b', 'xs'):
+        for pattern in ('mask-rcnn_gfnet-{}_fpn_1x_coco.py',
+                        'mask-rcnn_gfnet-{}_fpn_ms-3x_coco.py',
+                        'retinanet_gfnet-{}_fpn_1x_coco.py',
+                        'segformer_gfnet-{}_8xb1-160k_'
+                        'cityscapes-1024x1024.py'):
+            assert pattern.format(arch) in names
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=lambda p: p.stem)
+def test_config_trains_and_evaluates(path, tiny_data, tmp_path):
+    cfg = short_run(Config.fromfile(path), algorithm_of(path), tiny_data,
+                    tmp_path)
+    # no parameter may be left without a gradient (DDP would stop)
+    cfg.find_unused_parameters = False
+    dump = str(tmp_path / 'predictions.pkl')
+    add_prediction_dump(cfg, dump)
+    runner = build_runner(cfg)
+    trained = set()
+    for name, param in runner.model.named_parameters():
+        param.register_hook(lambda grad, name=name: trained.add(name))
+    runner.train()
+    unused = [
+        name for name, p in runner.model.named_parameters()
+        if p.requires_grad and name not in trained
+    ]
+    assert not unused, unused
+    assert (tmp_path / 'iter_1.pth').is_file()
+    metrics = runner.test()
+    with open(dump, 'rb') as f:
+        predictions = pickle.load(f)
+    assert len(predictions) == len(runner.test_dataloader.dataset)
+    if algorithm_of(path) == 'segformer':
+        assert {'mIoU', 'mAcc', 'aAcc'} <= set(metrics)
