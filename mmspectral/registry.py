@@ -8,11 +8,12 @@ registry; a name that the scope's own library already has (mmpretrain's
 ``HorNet``) resolves to that library's class, hence the scoped form is the
 one the configs use.
 """
+from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import MODEL_WRAPPERS as MMENGINE_MODEL_WRAPPERS
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import Registry
 
-__all__ = ['MODELS', 'MODEL_WRAPPERS']
+__all__ = ['MODELS', 'MODEL_WRAPPERS', 'HOOKS']
 
 
 class _RootVisibleRegistry(Registry):
@@ -32,5 +33,11 @@ MODELS = _RootVisibleRegistry(
 MODEL_WRAPPERS = Registry(
     'model_wrapper',
     parent=MMENGINE_MODEL_WRAPPERS,
+    scope='mmspectral',
+    locations=['mmspectral.engine'])
+
+HOOKS = Registry(
+    'hook',
+    parent=MMENGINE_HOOKS,
     scope='mmspectral',
     locations=['mmspectral.engine'])

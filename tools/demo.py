@@ -34,8 +34,14 @@ DEMO = {
         'mIoU': 50.0
     },
 }
-SHOWN = ('Iter(train)', 'Iter(val)', 'Saving checkpoint', 'error', 'Error',
-         'mAP_copypaste', 'mIoU')
+SHOWN = ('Iter(train)', 'Iter(val)', 'Iter(test)', 'Saving checkpoint',
+         'mAP_copypaste', ' - ERROR - ')
+
+
+def shown(line: str) -> bool:
+    """Progress and error lines of a run's output."""
+    return line.startswith(('error:', 'Traceback')) or (
+        ' - mmengine - ' in line and any(key in line for key in SHOWN))
 
 
 def run(cmd, log_file):
@@ -51,8 +57,9 @@ def run(cmd, log_file):
             env=dict(os.environ, PYTHONUNBUFFERED='1'))
         for line in proc.stdout:
             log.write(line)
-            if any(key in line for key in SHOWN):
-                print('    ' + line.rstrip()[-150:], flush=True)
+            if shown(line):
+                text = line.rstrip().split(' - mmengine - INFO - ')[-1]
+                print('    ' + text[:150], flush=True)
         if proc.wait():
             raise RuntimeError(f'{" ".join(map(str, cmd))} failed '
                                f'(status {proc.returncode}); see {log_file}')

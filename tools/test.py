@@ -15,9 +15,10 @@ import sys
 
 from mmspectral.converters import CheckpointError
 from mmspectral.engine import (ConfigError, DictAction, add_prediction_dump,
-                               build_runner, check_checkpoint_matches,
-                               check_config, enable_visualization,
-                               load_config, setup_cpu_distributed, unwrap)
+                               build_model, build_runner,
+                               check_checkpoint_matches, check_config,
+                               enable_visualization, load_config,
+                               setup_cpu_distributed)
 
 
 def parse_args(argv=None):
@@ -60,15 +61,18 @@ def main(argv=None):
             enable_visualization(cfg, args.show_dir)
         if args.out:
             add_prediction_dump(cfg, args.out)
-        setup_cpu_distributed(cfg, args.launcher)
-        runner = build_runner(cfg)
         check_checkpoint_matches(
-            unwrap(runner.model),
+            build_model(cfg),
             args.checkpoint,
             what=f'the model of {args.config}')
+        setup_cpu_distributed(cfg, args.launcher)
+        runner = build_runner(cfg)
     except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as e:
         sys.exit(f'error: {e}')
-    metrics = runner.test()
+    try:
+        metrics = runner.test()
+    except (ConfigError, CheckpointError, FileNotFoundError) as e:
+        sys.exit(f'error: {e}')
     if args.dump_metrics and runner.rank == 0:
         with open(args.dump_metrics, 'w') as f:
             json.dump({k: float(v) for k, v in metrics.items()}, f, indent=2)

@@ -11,7 +11,8 @@ import os
 import sys
 
 from mmspectral.converters import CheckpointError
-from mmspectral.engine import (ConfigError, DictAction, build_runner,
+from mmspectral.engine import (ConfigError, DictAction, add_exact_resume,
+                               build_runner,
                                check_checkpoint_matches, check_config,
                                enable_amp, fit_amp_to_device, load_config,
                                setup_cpu_distributed, unwrap)
@@ -53,22 +54,26 @@ def main(argv=None):
         if args.amp:
             enable_amp(cfg)
         fit_amp_to_device(cfg)
+        add_exact_resume(cfg)
         if args.resume:
             cfg.resume = True
             cfg.load_from = None if args.resume == 'auto' else args.resume
         check_config(cfg, ['train', 'val'] if cfg.get('val_cfg') else
                      ['train'])
-        setup_cpu_distributed(cfg, args.launcher)
-        runner = build_runner(cfg)
         if cfg.get('load_from'):
             check_checkpoint_matches(
-                unwrap(runner.model),
+                build_model(cfg),
                 cfg.load_from,
                 allow_missing=not cfg.get('resume'),
                 what=f'the model of {args.config}')
+        setup_cpu_distributed(cfg, args.launcher)
+        runner = build_runner(cfg)
     except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as e:
         sys.exit(f'error: {e}')
-    runner.train()
+    try:
+        runner.train()
+    except (ConfigError, CheckpointError, FileNotFoundError) as e:
+        sys.exit(f'error: {e}')
 
 
 if __name__ == '__main__':

@@ -1,15 +1,17 @@
 from .checks import (ConfigError, check_backbone_archs,
                      check_checkpoint_matches, check_config, check_data_paths)
 from .distributed import CPUDistributedDataParallel, setup_cpu_distributed
-from .runner import (DictAction, add_prediction_dump, build_runner,
-                     enable_amp, enable_visualization, fit_amp_to_device,
-                     load_config, unwrap)
+from .hooks import ExactResumeHook
+from .runner import (DictAction, add_exact_resume, add_prediction_dump,
+                     build_model, build_runner, enable_amp,
+                     enable_visualization, fit_amp_to_device, load_config,
+                     unwrap)
 
 __all__ = [
     'ConfigError', 'check_backbone_archs', 'check_checkpoint_matches',
     'check_config', 'check_data_paths', 'CPUDistributedDataParallel',
-    'setup_cpu_distributed', 'DictAction', 'add_prediction_dump',
-    'build_runner', 'enable_amp', 'enable_visualization',
-    'fit_amp_to_device', 'load_config',
+    'setup_cpu_distributed', 'ExactResumeHook', 'DictAction',
+    'add_exact_resume', 'add_prediction_dump', 'build_model', 'build_runner',
+    'enable_amp', 'enable_visualization', 'fit_amp_to_device', 'load_config',
     'unwrap'
 ]

@@ -21,12 +21,17 @@ __all__ = ['CPUDistributedDataParallel', 'setup_cpu_distributed']
 @MODEL_WRAPPERS.register_module()
 class CPUDistributedDataParallel(MMDistributedDataParallel):
     """:class:`MMDistributedDataParallel` for modules on the CPU: no device
-    ids, and SyncBN layers (CUDA only) reverted to BN, whose statistics then
-    stay per process."""
+    ids, and SyncBN layers (CUDA only) reverted to BN. Buffers are broadcast
+    from rank 0 at every forward, so BN statistics stay the same on every
+    process."""
 
-    def __init__(self, module, device_ids=None, **kwargs):
+    def __init__(self, module, device_ids=None, broadcast_buffers=True,
+                 **kwargs):
         super().__init__(
-            module=revert_sync_batchnorm(module), device_ids=None, **kwargs)
+            module=revert_sync_batchnorm(module),
+            device_ids=None,
+            broadcast_buffers=broadcast_buffers,
+            **kwargs)
 
 
 def _slurm_env_to_torch_env():
@@ -60,7 +65,6 @@ def setup_cpu_distributed(cfg, launcher: str) -> bool:
         torch_dist.init_process_group(backend='gloo')
     wrapper = dict(cfg.get('model_wrapper_cfg') or {})
     wrapper['type'] = 'mmspectral.CPUDistributedDataParallel'
-    wrapper.setdefault('broadcast_buffers', False)
     wrapper.setdefault('find_unused_parameters',
                        cfg.get('find_unused_parameters', False))
     cfg.model_wrapper_cfg = wrapper

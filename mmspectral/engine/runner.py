@@ -10,7 +10,8 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 __all__ = [
-    'DictAction', 'load_config', 'build_runner', 'enable_amp',
+    'DictAction', 'load_config', 'build_model', 'build_runner', 'enable_amp',
+    'add_exact_resume',
     'fit_amp_to_device',
     'enable_visualization', 'add_prediction_dump', 'unwrap'
 ]
@@ -40,6 +41,14 @@ def build_runner(cfg: Config) -> Runner:
     return Runner.from_cfg(cfg)
 
 
+def build_model(cfg: Config):
+    """The config's model, built in its default scope (as the Runner does),
+    without creating anything on disk."""
+    from mmengine.registry import MODELS, DefaultScope
+    with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
+        return MODELS.build(cfg.model)
+
+
 def unwrap(model):
     """The model inside a DDP-style wrapper."""
     return getattr(model, 'module', model)
@@ -67,6 +76,15 @@ def fit_amp_to_device(cfg: Config) -> bool:
         'AMP needs CUDA, which this machine lacks: training in float32',
         logger='current', level=logging.WARNING)
     return True
+
+
+def add_exact_resume(cfg: Config):
+    """Add :class:`ExactResumeHook` (random generator states in checkpoints)
+    unless the config has it already."""
+    hooks = list(cfg.get('custom_hooks') or [])
+    if not any('ExactResumeHook' in str(h.get('type')) for h in hooks):
+        hooks.append(dict(type='mmspectral.ExactResumeHook'))
+    cfg.custom_hooks = hooks
 
 
 def enable_visualization(cfg: Config, show_dir: str):

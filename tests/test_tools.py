@@ -1,0 +1,257 @@
+"""tools/train.py, tools/test.py and tools/dist_train.sh as a user runs
+them, on the tiny data."""
+import os
+import pickle
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import REPO
+
+TINY = REPO / 'configs' / 'tiny'
+SEG = TINY / 'segformer_gfnet-h-ti_200i_tiny-cityscapes.py'
+DET = TINY / 'retinanet_gfnet-h-ti_fpn_200i_tiny-coco.py'
+HELPERS = Path(__file__).parent / 'helpers'
+
+
+def loaders(data_root: Path, batch_size: int = 2) -> str:
+    text = ''
+    for phase in ('train', 'val', 'test'):
+        text += (f'{phase}_dataloader = dict(batch_size={batch_size}, '
+                 'num_workers=0, persistent_workers=False, '
+                 f"dataset=dict(data_root='{data_root}/'))\n")
+    return text
+
+
+def write_config(tmp_path: Path, base: Path, data_root: Path, iters: int,
+                 extra: str = '', name: str = 'config.py') -> Path:
+    """A config inheriting ``base`` that reads ``data_root`` and trains
+    ``iters`` iterations without validating."""
+    text = (f"_base_ = '{base}'\n" + loaders(data_root) +
+            f'train_cfg = dict(max_iters={iters}, val_interval=1000)\n'
+            'default_hooks = dict(logger=dict(interval=1), '
+            f'checkpoint=dict(interval={iters}))\n')
+    if base == DET:
+        text += (f"val_evaluator = dict(ann_file='{data_root}/annotations/"
+                 "instances_val2017.json')\ntest_evaluator = val_evaluator\n")
+    path = tmp_path / name
+    path.write_text(text + extra)
+    return path
+
+
+def run(*args, env=None, tool='train.py'):
+    return subprocess.run(
+        [sys.executable, str(REPO / 'tools' / tool), *map(str, args)],
+        capture_output=True, text=True, cwd=REPO,
+        env=dict(os.environ, **(env or {})))
+
+
+def checked(proc):
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    return proc
+
+
+def snapshot(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): p.read_bytes()
+            for p in folder.rglob('*') if p.is_file()}
+
+
+@pytest.fixture(scope='module')
+def trained_seg(tiny_data, tmp_path_factory):
+    """A segmentation model trained 2 iterations with tools/train.py."""
+    tmp = tmp_path_factory.mktemp('seg')
+    config = write_config(tmp, SEG, tiny_data / 'cityscapes', 2)
+    proc = checked(run(config, '--work-dir', tmp / 'work'))
+    assert 'Iter(train) [2/2]' in proc.stdout + proc.stderr
+    return config, tmp / 'work' / 'iter_2.pth'
+
+
+def test_test_tool_reports_and_writes(trained_seg, tmp_path):
+    config, ckpt = trained_seg
+    out, metrics = tmp_path / 'pred.pkl', tmp_path / 'metrics.json'
+    proc = checked(run(config, ckpt, '--work-dir', tmp_path / 'w', '--out',
+                       out, '--show-dir', tmp_path / 'show',
+                       '--dump-metrics', metrics, tool='test.py'))
+    log = proc.stdout + proc.stderr
+    assert 'per class results' in log and 'mIoU' in log
+    assert {'mIoU', 'mAcc', 'aAcc'} <= set(
+        __import__('json').loads(metrics.read_text()))
+    with open(out, 'rb') as f:
+        assert len(pickle.load(f)) == 2  # two val images
+    assert len(list((tmp_path / 'show').rglob('*.png'))) == 2
+
+
+def test_detection_show_dir(tiny_data, tmp_path):
+    config = write_config(tmp_path, DET, tiny_data / 'coco', 1)
+    checked(run(config, '--work-dir', tmp_path / 'work'))
+    checked(run(config, tmp_path / 'work' / 'iter_1.pth', '--show-dir',
+                tmp_path / 'show', '--work-dir', tmp_path / 'work',
+                tool='test.py'))
+    drawn = list((tmp_path / 'show').glob('*.jpg'))
+    assert len(drawn) == 4  # every val image
+
+
+def test_resume_after_kill_is_exact(tiny_data, tmp_path):
+    """Killed after iteration 4 with a checkpoint at 3, then --resume: the
+    final weights equal those of an uninterrupted run."""
+    data = tiny_data / 'cityscapes'
+    extra = ("custom_imports = dict(imports=['mmspectral', 'test_hooks'], "
+             'allow_failed_imports=False)\n'
+             'randomness = dict(seed=0, deterministic=True)\n'
+             'default_hooks = dict(checkpoint=dict(interval=3))\n')
+    env = dict(PYTHONPATH=str(HELPERS))
+    plain = write_config(tmp_path, SEG, data, 6, extra, 'plain.py')
+    checked(run(plain, '--work-dir', tmp_path / 'a', env=env))
+
+    killed = write_config(
+        tmp_path, SEG, data, 6, extra +
+        "custom_hooks = [dict(type='KillAtIterHook', iteration=4)]\n",
+        'killed.py')
+    work = tmp_path / 'b'
+    proc = run(killed, '--work-dir', work, env=env)
+    assert proc.returncode != 0
+    assert (work / 'iter_3.pth').is_file()
+    assert not (work / 'iter_6.pth').exists()
+    checked(run(plain, '--work-dir', work, '--resume', env=env))
+
+    expected = torch.load(tmp_path / 'a' / 'iter_6.pth')
+    resumed = torch.load(work / 'iter_6.pth')
+    assert resumed['meta']['iter'] == 6
+    for key, value in expected['state_dict'].items():
+        assert torch.equal(value, resumed['state_dict'][key]), key
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def test_two_cpu_processes_end_with_identical_weights(tiny_data, tmp_path):
+    out = tmp_path / 'ranks'
+    out.mkdir()
+    config = write_config(
+        tmp_path, SEG, tiny_data / 'cityscapes', 3,
+        "custom_imports = dict(imports=['mmspectral', 'test_hooks'], "
+        'allow_failed_imports=False)\n'
+        f"custom_hooks = [dict(type='DumpRankWeightsHook', out_dir='{out}')]"
+        '\n')
+    proc = subprocess.run(
+        ['bash', str(REPO / 'tools' / 'dist_train.sh'), str(config), '2',
+         '--work-dir', str(tmp_path / 'work')],
+        capture_output=True, text=True, cwd=REPO,
+        env=dict(os.environ, PYTHON=sys.executable, PORT=str(free_port()),
+                 PYTHONPATH=str(HELPERS)))
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert 'Distributed training: True' in proc.stdout + proc.stderr
+    rank0 = torch.load(out / 'rank0.pth')
+    rank1 = torch.load(out / 'rank1.pth')
+    assert rank0.keys() == rank1.keys()
+    for key in rank0:
+        assert torch.equal(rank0[key], rank1[key]), key
+
+
+# ---- bad input: a clear message, and nothing in the work dir changes ----
+
+@pytest.fixture
+def work_dir(tmp_path):
+    work = tmp_path / 'work'
+    work.mkdir()
+    (work / 'last_checkpoint').write_text('keep me')
+    (work / 'iter_1.pth').write_bytes(b'precious')
+    return work
+
+
+def assert_fails_cleanly(proc, work_dir, *needles):
+    assert proc.returncode != 0
+    for needle in needles:
+        assert needle in proc.stderr, (needle, proc.stderr[-3000:])
+    assert 'Traceback' not in proc.stderr, proc.stderr[-3000:]
+    assert snapshot(work_dir) == {'last_checkpoint': b'keep me',
+                                  'iter_1.pth': b'precious'}
+
+
+def test_missing_data_root(tmp_path, work_dir):
+    config = write_config(tmp_path, SEG, tmp_path / 'nowhere', 1)
+    assert_fails_cleanly(run(config, '--work-dir', work_dir), work_dir,
+                         'data root', 'nowhere', 'make_tiny_data.py')
+
+
+def test_missing_annotation_file(tiny_data, tmp_path, work_dir):
+    data = tmp_path / 'coco'
+    shutil.copytree(tiny_data / 'coco', data)
+    (data / 'annotations' / 'instances_train2017.json').unlink()
+    config = write_config(tmp_path, DET, data, 1)
+    assert_fails_cleanly(run(config, '--work-dir', work_dir), work_dir,
+                         'annotation file', 'instances_train2017.json')
+
+
+def test_unknown_arch(tiny_data, tmp_path, work_dir):
+    config = write_config(tmp_path, SEG, tiny_data / 'cityscapes', 1)
+    assert_fails_cleanly(
+        run(config, '--work-dir', work_dir, '--cfg-options',
+            'model.backbone.arch=h-xxl'), work_dir,
+        "Unknown GFNet arch 'h-xxl'", "'h-ti'")
+
+
+def test_checkpoint_of_another_arch(trained_seg, tmp_path, work_dir):
+    config, ckpt = trained_seg
+    proc = run(config, ckpt, '--work-dir', work_dir, '--cfg-options',
+               'model.backbone.arch=h-s',
+               'model.decode_head.in_channels=[96,192,384,768]',
+               tool='test.py')
+    assert_fails_cleanly(proc, work_dir, 'does not match',
+                         'shape mismatches', 'backbone.')
+
+
+def test_pretrained_checkpoint_of_another_arch(tiny_data, tmp_path,
+                                               work_dir):
+    from mmspectral.models import GFNet
+    ckpt = tmp_path / 'gfnet-h-s.pth'
+    torch.save({'state_dict': {f'backbone.{k}': v for k, v in GFNet(
+        'h-s').state_dict().items()}}, ckpt)
+    for path, needles in (
+            (ckpt, ["does not fit this GFNet arch 'h-ti'"]),
+            (tmp_path / 'missing.pth', ['missing.pth',
+                                        'gfnet2mmspectral.py'])):
+        config = write_config(
+            tmp_path, SEG, tiny_data / 'cityscapes', 1,
+            "model = dict(backbone=dict(init_cfg=dict(_delete_=True, "
+            "type='Pretrained', "
+            f"checkpoint='{path}', prefix='backbone.')))\n")
+        proc = run(config, '--work-dir', work_dir)
+        assert proc.returncode != 0
+        for needle in needles:
+            assert needle in proc.stderr, proc.stderr[-3000:]
+        assert 'Traceback' not in proc.stderr
+
+
+def test_corrupt_image_is_named(tiny_data, tmp_path):
+    data = tmp_path / 'coco'
+    shutil.copytree(tiny_data / 'coco', data)
+    for image in (data / 'train2017').glob('*.jpg'):
+        image.write_bytes(b'this is not a jpeg')
+    config = write_config(tmp_path, DET, data, 1)
+    proc = run(config, '--work-dir', tmp_path / 'work')
+    assert proc.returncode != 0
+    assert 'failed to load image' in proc.stderr
+    assert str(data / 'train2017') in proc.stderr
+
+
+def test_grayscale_images_train(tiny_data, tmp_path):
+    """Single-channel images are read as 3-channel, as mmdet does."""
+    data = tmp_path / 'coco'
+    shutil.copytree(tiny_data / 'coco', data)
+    for image in (data / 'train2017').glob('*.jpg'):
+        Image.open(image).convert('L').save(image)
+    assert np.asarray(Image.open(next((data / 'train2017').glob(
+        '*.jpg')))).ndim == 2
+    config = write_config(tmp_path, DET, data, 1)
+    checked(run(config, '--work-dir', tmp_path / 'work'))
