@@ -3,12 +3,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO, load_fixture
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from mmengine.runner import load_checkpoint
 
 from mmspectral.converters import convert_gfnet, save_checkpoint
+from conftest import REPO, load_fixture
 
 CONFIGS = sorted((REPO / 'configs' / 'gfnet').glob('gfnet-*_in1k.py'))
 

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 from mmengine.config import Config
-from tiny_configs import short_run
 
-from conftest import REPO
 from mmspectral.engine import add_prediction_dump, build_runner
+from conftest import REPO
+from tiny_configs import short_run
 
 CONFIGS = sorted(
     p for p in (REPO / 'configs' / 'gfnet').glob('*.py')

@@ -4,10 +4,10 @@ import sys
 
 import pytest
 import torch
-from conftest import REPO, load_fixture
 
 from mmspectral.converters import (CheckpointError, backbone_part,
                                    build_gfnet_backbone, convert_gfnet)
+from conftest import REPO, load_fixture
 
 TOL = 1e-5
 

@@ -5,11 +5,11 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import REPO
 from mmcv.transforms import LoadImageFromFile
 from pycocotools.coco import COCO
 
 from mmspectral.datasets import TINY_COCO_CLASSES, make_tiny_datasets
+from conftest import REPO
 
 SIZES = dict(num_coco=(2, 5), num_cityscapes=(2, 4))
 

@@ -3,14 +3,16 @@ from pathlib import Path
 
 from mmengine.config import Config
 
-from conftest import REPO
 from mmspectral.engine import fit_amp_to_device
+from conftest import REPO
 
 TINY = {
-    'mask-rcnn': REPO / 'configs/tiny/mask-rcnn_gfnet-h-ti_fpn_60i_tiny-coco.py',
-    'retinanet': REPO / 'configs/tiny/retinanet_gfnet-h-ti_fpn_200i_tiny-coco.py',
-    'segformer':
-    REPO / 'configs/tiny/segformer_gfnet-h-ti_200i_tiny-cityscapes.py',
+    algorithm: REPO / 'configs' / 'tiny' / f'{name}.py'
+    for algorithm, name in (
+        ('mask-rcnn', 'mask-rcnn_gfnet-h-ti_fpn_60i_tiny-coco'),
+        ('retinanet', 'retinanet_gfnet-h-ti_fpn_200i_tiny-coco'),
+        ('segformer', 'segformer_gfnet-h-ti_200i_tiny-cityscapes'),
+    )
 }
 
 

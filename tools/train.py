@@ -12,10 +12,10 @@ import sys
 
 from mmspectral.converters import CheckpointError
 from mmspectral.engine import (ConfigError, DictAction, add_exact_resume,
-                               build_runner,
+                               build_model, build_runner,
                                check_checkpoint_matches, check_config,
                                enable_amp, fit_amp_to_device, load_config,
-                               setup_cpu_distributed, unwrap)
+                               setup_cpu_distributed)
 
 
 def parse_args(argv=None):

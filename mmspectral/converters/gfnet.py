@@ -19,7 +19,8 @@ PYRAMID_RULES = [
     (r'patch_embed\.([123])\.proj\.(weight|bias)',
      lambda m: f'backbone.downsamples.{int(m.group(1)) - 1}.{m.group(2)}'),
     (r'pos_embed', 'backbone.pos_embed.weight'),
-    (r'blocks\.(\d+)\.(\d+)\.gamma', r'backbone.stages.\1.\2.layer_scale.gamma'),
+    (r'blocks\.(\d+)\.(\d+)\.gamma',
+     r'backbone.stages.\1.\2.layer_scale.gamma'),
     (r'blocks\.(\d+)\.(\d+)\.(.+)', r'backbone.stages.\1.\2.\3'),
     (r'norm\.(weight|bias)', r'backbone.norm3.\1'),
     (r'head\.(weight|bias)', r'head.fc.\1'),
@@ -45,7 +46,8 @@ def infer_gfnet_arch(sd: Dict[str, Tensor]) -> Tuple[dict, int]:
                 sd[f'patch_embed.{i}.proj.weight'].shape[0] for i in (1, 2, 3)
             ]
             depths = [
-                len(count_prefixed(keys, rf'blocks\.{s}\.(\d+)\.norm1\.weight'))
+                len(count_prefixed(keys,
+                                   rf'blocks\.{s}\.(\d+)\.norm1\.weight'))
                 for s in range(4)
             ]
             patch = sd['patch_embed.0.proj.weight'].shape[-1]

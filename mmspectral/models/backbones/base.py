@@ -37,9 +37,9 @@ def resolve_arch(arch: Union[str, dict], arch_zoo: dict, family: str,
     unknown = set(arch) - set(essential_keys) - set(optional_keys)
     if missing or unknown:
         raise ValueError(
-            f'{family} dict arch: missing keys {sorted(missing)}, unknown keys '
-            f'{sorted(unknown)}; essential keys are {sorted(essential_keys)}, '
-            f'optional keys {sorted(optional_keys)}')
+            f'{family} dict arch: missing keys {sorted(missing)}, unknown '
+            f'keys {sorted(unknown)}; essential keys are '
+            f'{sorted(essential_keys)}, optional keys {sorted(optional_keys)}')
     return dict(arch)
 
 
@@ -69,7 +69,8 @@ class SpectralBackbone(BaseModule):
         frozen_stages (int): How much of the network to freeze: its parameters
             get ``requires_grad=False`` and its modules stay in eval mode.
             ``-1`` freezes nothing, ``0`` the stem (patch embedding and
-            position embedding), ``k`` in ``1..4`` the stem and stages ``1..k``.
+            position embedding), ``k`` in ``1..4`` the stem and stages
+            ``1..k``.
             Isotropic archs split their blocks into four consecutive stages of
             (nearly) equal depth. Output norms and pyramid layers are never
             frozen.

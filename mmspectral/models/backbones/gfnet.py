@@ -1,12 +1,12 @@
 """GFNet: Global Filter Networks for Image Classification.
 
 Rao et al., NeurIPS 2021 / TPAMI 2023, https://arxiv.org/abs/2107.00645.
-Reproduces the behaviour (and checkpoints) of https://github.com/raoyongming/GFNet.
+Reproduces the behaviour and checkpoints of
+https://github.com/raoyongming/GFNet.
 """
 from typing import List, Sequence, Union
 
 import numpy as np
-import torch
 import torch.nn as nn
 import torch.utils.checkpoint as cp
 from mmcv.cnn import build_norm_layer

@@ -111,8 +111,10 @@ def filter_resize_matrices(src_size: Tuple[int, int],
     return rows, cols
 
 
-def resize_filter(weight: Tensor, src_size: Tuple[int, int],
-                  dst_size: Tuple[int, int], mode: str = 'frequency') -> Tensor:
+def resize_filter(weight: Tensor,
+                  src_size: Tuple[int, int],
+                  dst_size: Tuple[int, int],
+                  mode: str = 'frequency') -> Tensor:
     """Resize a real-stored complex filter of shape ``(h, w, ..., 2)``.
 
     Args:
