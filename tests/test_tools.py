@@ -255,3 +255,45 @@ def test_grayscale_images_train(tiny_data, tmp_path):
         '*.jpg')))).ndim == 2
     config = write_config(tmp_path, DET, data, 1)
     checked(run(config, '--work-dir', tmp_path / 'work'))
+
+
+def test_classification_test_tool(tiny_data, tmp_path):
+    """tools/test.py on an mmpretrain config: top-k accuracy and drawn
+    predictions, on an ImageNet-style folder cut from the tiny images."""
+    from mmengine.config import Config
+    from pycocotools.coco import COCO
+
+    from mmspectral.engine import build_model
+    coco = COCO(str(tiny_data / 'coco/annotations/instances_val2017.json'))
+    for ann in coco.dataset['annotations']:
+        image = coco.imgs[ann['image_id']]
+        x, y, w, h = map(int, ann['bbox'])
+        folder = tmp_path / 'cls' / coco.cats[ann['category_id']]['name']
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.open(tiny_data / 'coco/val2017' / image['file_name']).crop(
+            (x, y, x + w, y + h)).save(folder / f'{ann["id"]}.png')
+    config = tmp_path / 'cls.py'
+    config.write_text(
+        f"_base_ = '{REPO}/configs/gfnet/gfnet-h-ti_8xb128_in1k.py'\n"
+        'model = dict(backbone=dict(arch=dict(_delete_=True, '
+        'embed_dims=[8, 16, 24, 32], '
+        'depths=[1, 1, 1, 1], mlp_ratio=2)), head=dict(num_classes=3, '
+        'in_channels=32))\n'
+        'test_dataloader = dict(batch_size=4, num_workers=0, '
+        'persistent_workers=False, dataset=dict(_delete_=True, '
+        f"type='CustomDataset', data_root='{tmp_path / 'cls'}', "
+        "pipeline=[dict(type='LoadImageFromFile'), dict(type='Resize', "
+        "scale=(32, 32)), dict(type='PackInputs')]))\n"
+        "test_evaluator = dict(type='Accuracy', topk=(1, 2))\n"
+        'data_preprocessor = dict(num_classes=3)\n')
+    ckpt = tmp_path / 'cls.pth'
+    torch.save({'state_dict': build_model(Config.fromfile(config))
+                .state_dict()}, ckpt)
+    metrics = tmp_path / 'metrics.json'
+    proc = checked(run(config, ckpt, '--work-dir', tmp_path / 'work',
+                       '--dump-metrics', metrics, '--show-dir',
+                       tmp_path / 'show', tool='test.py'))
+    assert 'accuracy/top1' in proc.stdout + proc.stderr
+    assert {'accuracy/top1', 'accuracy/top2'} <= set(
+        __import__('json').loads(metrics.read_text()))
+    assert list((tmp_path / 'show').glob('*.png'))

@@ -125,7 +125,7 @@ def main(argv=None):
     from mmspectral.datasets import make_tiny_datasets
     start = time.time()
     print('[demo] tiny datasets in data/tiny (made once)', flush=True)
-    make_tiny_datasets(str(REPO / 'data' / 'tiny'), progress=False)
+    make_tiny_datasets(str(REPO / 'data' / 'tiny'))
     rows, failed = [], False
     for name in args.configs:
         print(f'[demo] {name}: train, then test', flush=True)

@@ -9,13 +9,12 @@ aAcc with a per-class table for segmentation, top-1/top-5 for classification.
 """
 import argparse
 import json
-import os
 import os.path as osp
 import sys
 
 from mmspectral.converters import CheckpointError
-from mmspectral.engine import (ConfigError, DictAction, add_prediction_dump,
-                               build_model, build_runner,
+from mmspectral.engine import (ConfigError, add_prediction_dump,
+                               add_run_arguments, build_model, build_runner,
                                check_checkpoint_matches, check_config,
                                enable_visualization, load_config,
                                setup_cpu_distributed)
@@ -23,28 +22,14 @@ from mmspectral.engine import (ConfigError, DictAction, add_prediction_dump,
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('config', help='config file')
+    add_run_arguments(parser)
     parser.add_argument('checkpoint', help='checkpoint to evaluate')
-    parser.add_argument('--work-dir', help='where the logs go')
     parser.add_argument('--out', help='also dump raw predictions (.pkl)')
     parser.add_argument(
         '--show-dir', help='draw the predictions into this folder')
     parser.add_argument(
         '--dump-metrics', help='write the final metrics to this JSON file')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config entries')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm'],
-        default='none',
-        help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    return parser.parse_args(argv)
 
 
 def main(argv=None):

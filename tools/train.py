@@ -7,12 +7,11 @@ The config's ``default_scope`` decides which library's registries build it.
 Several processes: ``tools/dist_train.sh CONFIG N`` (GPUs, or CPU with gloo).
 """
 import argparse
-import os
 import sys
 
 from mmspectral.converters import CheckpointError
-from mmspectral.engine import (ConfigError, DictAction, add_exact_resume,
-                               build_model, build_runner,
+from mmspectral.engine import (ConfigError, add_exact_resume,
+                               add_run_arguments, build_model, build_runner,
                                check_checkpoint_matches, check_config,
                                enable_amp, fit_amp_to_device, load_config,
                                setup_cpu_distributed)
@@ -20,8 +19,7 @@ from mmspectral.engine import (ConfigError, DictAction, add_exact_resume,
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('config', help='config file')
-    parser.add_argument('--work-dir', help='where logs and checkpoints go')
+    add_run_arguments(parser)
     parser.add_argument(
         '--resume',
         nargs='?',
@@ -30,20 +28,7 @@ def parse_args(argv=None):
         'checkpoint in the work dir')
     parser.add_argument(
         '--amp', action='store_true', help='automatic mixed precision')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config entries, e.g. train_cfg.max_iters=100')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm'],
-        default='none',
-        help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    return parser.parse_args(argv)
 
 
 def main(argv=None):

@@ -3,15 +3,14 @@ from .checks import (ConfigError, check_backbone_archs,
 from .distributed import CPUDistributedDataParallel, setup_cpu_distributed
 from .hooks import ExactResumeHook
 from .runner import (DictAction, add_exact_resume, add_prediction_dump,
-                     build_model, build_runner, enable_amp,
-                     enable_visualization, fit_amp_to_device, load_config,
-                     unwrap)
+                     add_run_arguments, build_model, build_runner, enable_amp,
+                     enable_visualization, fit_amp_to_device, load_config)
 
 __all__ = [
     'ConfigError', 'check_backbone_archs', 'check_checkpoint_matches',
     'check_config', 'check_data_paths', 'CPUDistributedDataParallel',
     'setup_cpu_distributed', 'ExactResumeHook', 'DictAction',
-    'add_exact_resume', 'add_prediction_dump', 'build_model', 'build_runner',
-    'enable_amp', 'enable_visualization', 'fit_amp_to_device', 'load_config',
-    'unwrap'
+    'add_exact_resume', 'add_prediction_dump', 'add_run_arguments',
+    'build_model', 'build_runner',
+    'enable_amp', 'enable_visualization', 'fit_amp_to_device', 'load_config'
 ]

@@ -1,6 +1,8 @@
 """What tools/train.py and tools/test.py share: config loading and the
 per-library options (the config's ``default_scope`` decides)."""
+import argparse
 import logging
+import os
 import os.path as osp
 
 import torch
@@ -10,11 +12,41 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 __all__ = [
-    'DictAction', 'load_config', 'build_model', 'build_runner', 'enable_amp',
-    'add_exact_resume',
-    'fit_amp_to_device',
-    'enable_visualization', 'add_prediction_dump', 'unwrap'
+    'DictAction', 'add_run_arguments', 'load_config', 'build_model',
+    'build_runner', 'enable_amp', 'fit_amp_to_device',
+    'add_exact_resume', 'enable_visualization', 'add_prediction_dump'
 ]
+
+
+class _LocalRankAction(argparse.Action):
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        setattr(namespace, self.dest, value)
+        os.environ.setdefault('LOCAL_RANK', str(value))
+
+
+def add_run_arguments(parser: argparse.ArgumentParser):
+    """The arguments tools/train.py and tools/test.py share: ``config``,
+    ``--work-dir``, ``--cfg-options``, ``--launcher`` and ``--local_rank``
+    (older launchers pass it; it becomes ``LOCAL_RANK``)."""
+    parser.add_argument('config', help='config file')
+    parser.add_argument('--work-dir', help='where logs and checkpoints go')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config entries, e.g. train_cfg.max_iters=100')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm'],
+        default='none',
+        help='job launcher')
+    parser.add_argument(
+        '--local_rank',
+        '--local-rank',
+        type=int,
+        default=0,
+        action=_LocalRankAction)
 
 
 def load_config(path: str, cfg_options=None, work_dir=None,
@@ -47,11 +79,6 @@ def build_model(cfg: Config):
     from mmengine.registry import MODELS, DefaultScope
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
         return MODELS.build(cfg.model)
-
-
-def unwrap(model):
-    """The model inside a DDP-style wrapper."""
-    return getattr(model, 'module', model)
 
 
 def enable_amp(cfg: Config):
