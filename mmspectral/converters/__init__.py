@@ -1,3 +1,4 @@
+from .afno import build_afno_backbone, convert_afno, infer_afno_arch
 from .common import (CheckpointError, backbone_part, check_loads,
                      load_official_state_dict, rename_keys, run_converter,
                      save_checkpoint)
@@ -7,5 +8,6 @@ __all__ = [
     'CheckpointError', 'backbone_part', 'check_loads',
     'load_official_state_dict', 'rename_keys', 'run_converter',
     'save_checkpoint', 'build_gfnet_backbone', 'convert_gfnet',
-    'infer_gfnet_arch'
+    'infer_gfnet_arch', 'build_afno_backbone', 'convert_afno',
+    'infer_afno_arch'
 ]

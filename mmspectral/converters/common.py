@@ -1,11 +1,12 @@
 """Reading official checkpoints and writing mmpretrain-style ones."""
 import argparse
+import math
 import os
 import os.path as osp
 import re
 import tempfile
 from collections import OrderedDict
-from typing import Callable, Dict, Iterable, List, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -15,6 +16,26 @@ from mmspectral.version import __version__
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be converted or loaded as asked."""
+
+
+# official ViT-style checkpoints (isotropic GFNet, AFNONet, SpectFormer)
+ISOTROPIC_RULES = [
+    (r'patch_embed\.proj\.(weight|bias)', r'backbone.patch_embed.\1'),
+    (r'pos_embed', 'backbone.pos_embed.weight'),
+    (r'blocks\.(\d+)\.(.+)', r'backbone.blocks.\1.\2'),
+    (r'norm\.(weight|bias)', r'backbone.norm.\1'),
+    (r'head\.(weight|bias)', r'head.fc.\1'),
+]
+
+
+def grid_side(pos_embed: Tensor) -> int:
+    """The side of the square token grid of a ``(1, N, C)`` embedding."""
+    side = int(round(math.sqrt(pos_embed.shape[1])))
+    if side * side != pos_embed.shape[1]:
+        raise CheckpointError(
+            f'pos_embed of shape {tuple(pos_embed.shape)} is not a square '
+            'grid')
+    return side
 
 
 def load_official_state_dict(path: str) -> Dict[str, Tensor]:
@@ -77,6 +98,18 @@ def rename_keys(state_dict: Dict[str, Tensor],
             f'{len(unknown)} key(s) are not {source} keys this converter '
             f'knows: {unknown[:10]}' + (' ...' if len(unknown) > 10 else ''))
     return out
+
+
+def match_zoo_arch(arch: dict, arch_zoo: dict) -> Optional[str]:
+    """The zoo name whose shape-defining settings equal ``arch``'s."""
+    shape_keys = ('embed_dims', 'depths', 'mlp_ratio', 'patch_size',
+                  'num_blocks', 'hidden_size_factor')
+    for name, zoo in arch_zoo.items():
+        if all(zoo.get(k) == arch.get(k) for k in shape_keys) and \
+                ('layer_scale_init_value' in zoo) == \
+                ('layer_scale_init_value' in arch):
+            return name
+    return None
 
 
 def check_loads(model: torch.nn.Module, state_dict: Dict[str, Tensor],

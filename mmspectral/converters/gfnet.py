@@ -1,18 +1,10 @@
 """Official GFNet checkpoints (raoyongming/GFNet) -> mmspectral."""
-import math
-from typing import Dict, Optional, Tuple, Union
+from typing import Dict, Tuple, Union
 
 from torch import Tensor
 
-from .common import CheckpointError, count_prefixed, rename_keys
-
-ISOTROPIC_RULES = [
-    (r'patch_embed\.proj\.(weight|bias)', r'backbone.patch_embed.\1'),
-    (r'pos_embed', 'backbone.pos_embed.weight'),
-    (r'blocks\.(\d+)\.(.+)', r'backbone.blocks.\1.\2'),
-    (r'norm\.(weight|bias)', r'backbone.norm.\1'),
-    (r'head\.(weight|bias)', r'head.fc.\1'),
-]
+from .common import (ISOTROPIC_RULES, CheckpointError, count_prefixed,
+                     grid_side, match_zoo_arch, rename_keys)
 
 PYRAMID_RULES = [
     (r'patch_embed\.0\.proj\.(weight|bias)', r'backbone.patch_embed.\1'),
@@ -25,15 +17,6 @@ PYRAMID_RULES = [
     (r'norm\.(weight|bias)', r'backbone.norm3.\1'),
     (r'head\.(weight|bias)', r'head.fc.\1'),
 ]
-
-
-def _grid_side(pos_embed: Tensor) -> int:
-    side = int(round(math.sqrt(pos_embed.shape[1])))
-    if side * side != pos_embed.shape[1]:
-        raise CheckpointError(
-            f'pos_embed of shape {tuple(pos_embed.shape)} is not a square '
-            'grid')
-    return side
 
 
 def infer_gfnet_arch(sd: Dict[str, Tensor]) -> Tuple[dict, int]:
@@ -68,22 +51,11 @@ def infer_gfnet_arch(sd: Dict[str, Tensor]) -> Tuple[dict, int]:
         default_patch = 4 if isinstance(arch['embed_dims'], list) else 16
         if patch != default_patch:
             arch['patch_size'] = patch
-        img_size = _grid_side(sd['pos_embed']) * patch
+        img_size = grid_side(sd['pos_embed']) * patch
     except KeyError as err:
         raise CheckpointError(
             f'not an official GFNet checkpoint: key {err} is missing') from err
     return arch, img_size
-
-
-def match_zoo_arch(arch: dict, arch_zoo: dict) -> Optional[str]:
-    """The zoo name whose shape-defining settings equal ``arch``'s."""
-    shape_keys = ('embed_dims', 'depths', 'mlp_ratio', 'patch_size')
-    for name, zoo in arch_zoo.items():
-        if all(zoo.get(k) == arch.get(k) for k in shape_keys) and \
-                ('layer_scale_init_value' in zoo) == \
-                ('layer_scale_init_value' in arch):
-            return name
-    return None
 
 
 def convert_gfnet(sd: Dict[str, Tensor],

@@ -1,3 +1,5 @@
+from .afno import AFNO
+from .afno_mit import AFNOMiT
 from .gfnet import GFNet
 
-__all__ = ['GFNet']
+__all__ = ['AFNO', 'AFNOMiT', 'GFNet']

@@ -5,13 +5,17 @@ import os.path as osp
 import re
 from typing import Iterable, List, Sequence, Union
 
+import numpy as np
 import torch.nn as nn
+from mmcv.cnn import build_norm_layer
 from mmengine.logging import MMLogger
 from mmengine.model import BaseModule
+from mmengine.model.weight_init import trunc_normal_
 from mmengine.runner.checkpoint import _load_checkpoint
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmspectral.converters.common import CheckpointError
+from ..layers import PositionEmbedding, SimpleFeaturePyramid, pad_to_multiple
 
 
 def resolve_arch(arch: Union[str, dict], arch_zoo: dict, family: str,
@@ -43,6 +47,20 @@ def resolve_arch(arch: Union[str, dict], arch_zoo: dict, family: str,
     return dict(arch)
 
 
+def deit_init(module: nn.Module):
+    """The DeiT/timm initialisation the official GFNet, AFNO and SpectFormer
+    code apply: truncated-normal linear weights (std 0.02), zero biases, unit
+    LayerNorms. (Spectral weights and position embeddings initialise
+    themselves.)"""
+    if isinstance(module, nn.Linear):
+        trunc_normal_(module.weight, std=.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
+
+
 def normalize_out_indices(out_indices: Union[int, Sequence[int]],
                           num_outs: int, family: str) -> tuple:
     """Sorted out indices in ``0..num_outs-1``; negative ones count from the
@@ -72,8 +90,8 @@ class SpectralBackbone(BaseModule):
             position embedding), ``k`` in ``1..4`` the stem and stages
             ``1..k``.
             Isotropic archs split their blocks into four consecutive stages of
-            (nearly) equal depth. Output norms and pyramid layers are never
-            frozen.
+            (nearly) equal depth. Norms that only serve the outputs and
+            pyramid layers are never frozen.
         norm_eval (bool): Keep every norm layer with running statistics
             (BatchNorm, SyncBN) in eval mode while training, so its statistics
             stay those of the pretrained model.
@@ -124,6 +142,56 @@ class SpectralBackbone(BaseModule):
                 for param in part.parameters():
                     param.requires_grad = False
 
+    # -- pieces shared by the families --------------------------------------
+
+    def build_patch_embed(self, in_channels: int, embed_dims: int,
+                          patch_size: int, pretrain_img_size: int,
+                          drop_rate: float = 0.):
+        """``patch_embed`` (a ``patch_size`` strided convolution),
+        ``pos_embed`` (stored for the ``pretrain_img_size`` grid) and
+        ``pos_drop``: the ViT/GFNet stem."""
+        self.in_channels = in_channels
+        self.patch_size = patch_size
+        self.patch_embed = nn.Conv2d(in_channels, embed_dims, patch_size,
+                                     patch_size)
+        self.pos_embed = PositionEmbedding(embed_dims,
+                                           pretrain_img_size // patch_size)
+        self.pos_drop = nn.Dropout(drop_rate)
+
+    def embed(self, x):
+        """Image batch ``(B, C, H, W)`` -> position-embedded ``(B, h, w, C')``
+        tokens; the image is zero-padded to a multiple of the patch size."""
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                f'{type(self).__name__} expects a (B, {self.in_channels}, H, '
+                f'W) image batch, got shape {tuple(x.shape)}')
+        x = self.patch_embed(pad_to_multiple(x, self.patch_size))
+        return self.pos_drop(self.pos_embed(x.permute(0, 2, 3, 1)))
+
+    def build_isotropic_neck(self, blocks: nn.Sequential, embed_dims: int,
+                             norm_cfg: dict, pyramid_norm_cfg: dict):
+        """``blocks``, the final ``norm`` and the simple feature pyramid of an
+        isotropic arch (its stride-16 map becomes ``out_indices`` of strides
+        4..32); the blocks are split into four stages for
+        ``frozen_stages``."""
+        self.blocks = blocks
+        self.norm = build_norm_layer(norm_cfg, embed_dims)[1]
+        self.pyramid = SimpleFeaturePyramid(embed_dims, self.out_indices,
+                                            pyramid_norm_cfg)
+        self.out_channels = [
+            self.pyramid.out_channels[i] for i in self.out_indices
+        ]
+        self._stage_blocks = np.array_split(np.arange(len(blocks)), 4)
+
+    def isotropic_stage_parts(self, index: int) -> list:
+        if index == 0:
+            return [self.patch_embed, self.pos_embed]
+        return [self.blocks[int(i)] for i in self._stage_blocks[index - 1]]
+
+    def forward_isotropic(self, x) -> tuple:
+        x = self.norm(self.blocks(self.embed(x))).permute(0, 3, 1, 2)
+        return tuple(self.pyramid(x.contiguous()))
+
     def init_weights(self):
         cfg = self.init_cfg
         if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
@@ -164,14 +232,17 @@ class SpectralBackbone(BaseModule):
                 f'{checkpoint} does not fit this {name} arch '
                 f'{self.arch_name!r}: {err}') from err
         unexpected = [k for k in result.unexpected_keys
-                      if not self.adapter_keys.match(k)]
+                      if not self.adapter_keys.search(k)]
         if unexpected:
             raise CheckpointError(
                 f'{checkpoint} does not fit this {name} arch '
                 f'{self.arch_name!r}: it has {len(unexpected)} weights this '
                 f'backbone has no place for: {unexpected[:8]}')
         logger = MMLogger.get_current_instance()
-        logger.info(f'{name}: loaded {len(state)} tensors from {checkpoint}')
+        skipped = len(result.unexpected_keys)
+        logger.info(f'{name}: loaded {len(state) - skipped} tensors from '
+                    f'{checkpoint}' + (f'; skipped {skipped} it has no use '
+                                       'for here' if skipped else ''))
         if result.missing_keys:
             logger.info(f'{name}: not in the checkpoint (initialised as '
                         f'new): {result.missing_keys}')

@@ -11,13 +11,11 @@ import torch.nn as nn
 import torch.utils.checkpoint as cp
 from mmcv.cnn import build_norm_layer
 from mmcv.cnn.bricks import DropPath
-from mmengine.model.weight_init import trunc_normal_
 from torch import Tensor
 
 from mmspectral.registry import MODELS
-from ..layers import (GlobalFilter, LayerScale, Mlp, PositionEmbedding,
-                      SimpleFeaturePyramid, pad_to_multiple)
-from .base import SpectralBackbone, normalize_out_indices
+from ..layers import GlobalFilter, LayerScale, Mlp, pad_to_multiple
+from .base import SpectralBackbone, deit_init, normalize_out_indices
 
 
 class GFNetBlock(nn.Module):
@@ -155,20 +153,21 @@ class GFNet(SpectralBackbone):
         self.arch_name = arch
         embed_dims = self.arch_settings['embed_dims']
         self.isotropic = isinstance(embed_dims, int)
-        self.in_channels = in_channels
         self.out_indices = normalize_out_indices(out_indices, 4, 'GFNet')
-        self.patch_size = self.arch_settings.get(
-            'patch_size', 16 if self.isotropic else 4)
-        self.pretrain_img_size = pretrain_img_size
-
+        patch_size = self.arch_settings.get('patch_size',
+                                            16 if self.isotropic else 4)
+        self.build_patch_embed(in_channels,
+                               embed_dims if self.isotropic else embed_dims[0],
+                               patch_size, pretrain_img_size, drop_rate)
+        grid = pretrain_img_size // patch_size
         if self.isotropic:
-            self._build_isotropic(drop_rate, drop_path_rate, resize_mode,
-                                  norm_cfg, pyramid_norm_cfg, with_cp)
+            self._build_isotropic(grid, drop_rate, drop_path_rate,
+                                  resize_mode, norm_cfg, pyramid_norm_cfg,
+                                  with_cp)
         else:
-            self._build_pyramid(drop_rate, drop_path_rate, resize_mode,
+            self._build_pyramid(grid, drop_rate, drop_path_rate, resize_mode,
                                 norm_cfg, with_cp)
-        self.pos_drop = nn.Dropout(drop_rate)
-        self.apply(self._init_linear_and_norm)
+        self.apply(deit_init)
         self._freeze_stages()
 
     def _make_blocks(self, embed_dims: int, depth: int, spatial_size: int,
@@ -184,44 +183,29 @@ class GFNet(SpectralBackbone):
                 **kwargs) for i in range(depth)
         ])
 
-    def _build_isotropic(self, drop_rate, drop_path_rate, resize_mode,
+    def _build_isotropic(self, grid, drop_rate, drop_path_rate, resize_mode,
                          norm_cfg, pyramid_norm_cfg, with_cp):
         dims, depth = (self.arch_settings['embed_dims'],
                        self.arch_settings['depths'])
         if not isinstance(depth, int):
             raise ValueError('GFNet isotropic arch: depths must be an int, '
                              f'got {depth!r}')
-        grid = self.pretrain_img_size // self.patch_size
         self.embed_dims = [dims]
-        self.patch_embed = nn.Conv2d(self.in_channels, dims, self.patch_size,
-                                     self.patch_size)
-        self.pos_embed = PositionEmbedding(dims, grid)
-        self.blocks = self._make_blocks(
+        blocks = self._make_blocks(
             dims, depth, grid,
             np.linspace(0, drop_path_rate, depth).tolist(),
             drop_rate=drop_rate, resize_mode=resize_mode, norm_cfg=norm_cfg,
             with_cp=with_cp)
-        self.norm = build_norm_layer(norm_cfg, dims)[1]
-        self.pyramid = SimpleFeaturePyramid(dims, self.out_indices,
-                                            pyramid_norm_cfg)
-        self.out_channels = [
-            self.pyramid.out_channels[i] for i in self.out_indices
-        ]
-        # four consecutive groups of blocks give frozen_stages its meaning
-        self._stage_blocks = np.array_split(np.arange(depth), 4)
+        self.build_isotropic_neck(blocks, dims, norm_cfg, pyramid_norm_cfg)
 
-    def _build_pyramid(self, drop_rate, drop_path_rate, resize_mode, norm_cfg,
-                       with_cp):
+    def _build_pyramid(self, grid, drop_rate, drop_path_rate, resize_mode,
+                       norm_cfg, with_cp):
         dims, depths = (self.arch_settings['embed_dims'],
                         self.arch_settings['depths'])
         if len(dims) != 4 or isinstance(depths, int) or len(depths) != 4:
             raise ValueError('GFNet pyramid arch needs four embed_dims and '
                              f'four depths, got {dims!r} and {depths!r}')
         self.embed_dims = list(dims)
-        grid = self.pretrain_img_size // self.patch_size
-        self.patch_embed = nn.Conv2d(self.in_channels, dims[0],
-                                     self.patch_size, self.patch_size)
-        self.pos_embed = PositionEmbedding(dims[0], grid)
         self.downsamples = nn.ModuleList(
             nn.Conv2d(dims[i], dims[i + 1], 2, 2) for i in range(3))
         rates = np.linspace(0, drop_path_rate, sum(depths)).tolist()
@@ -237,42 +221,20 @@ class GFNet(SpectralBackbone):
             self.add_module(f'norm{i}', build_norm_layer(norm_cfg, dims[i])[1])
         self.out_channels = [dims[i] for i in self.out_indices]
 
-    @staticmethod
-    def _init_linear_and_norm(module: nn.Module):
-        # the official initialisation; filters and position embeddings
-        # initialise themselves
-        if isinstance(module, nn.Linear):
-            trunc_normal_(module.weight, std=.02)
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.LayerNorm):
-            nn.init.ones_(module.weight)
-            nn.init.zeros_(module.bias)
-
     def stage_parts(self, index: int) -> list:
+        if self.isotropic:
+            return self.isotropic_stage_parts(index)
         if index == 0:
             return [self.patch_embed, self.pos_embed]
-        if self.isotropic:
-            return [self.blocks[int(i)] for i in self._stage_blocks[index - 1]]
         parts = [self.stages[index - 1]]
         if index > 1:
             parts.insert(0, self.downsamples[index - 2])
         return parts
 
-    def _embed(self, x: Tensor) -> Tensor:
-        if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f'GFNet expects a (B, {self.in_channels}, H, W) image batch, '
-                f'got shape {tuple(x.shape)}')
-        x = self.patch_embed(pad_to_multiple(x, self.patch_size))
-        x = self.pos_embed(x.permute(0, 2, 3, 1))
-        return self.pos_drop(x)
-
     def forward(self, x: Tensor) -> tuple:
-        x = self._embed(x)
         if self.isotropic:
-            x = self.norm(self.blocks(x)).permute(0, 3, 1, 2)
-            return tuple(self.pyramid(x.contiguous()))
+            return self.forward_isotropic(x)
+        x = self.embed(x)
         outs = []
         for i, stage in enumerate(self.stages):
             if i > 0:

@@ -1,3 +1,4 @@
+from .afno import AFNO2d, kept_mode_indices
 from .global_filter import (RESIZE_MODES, GlobalFilter, filter_resize_matrices,
                             resize_filter)
 from .layer_scale import LayerScale
@@ -8,6 +9,7 @@ from .simple_pyramid import SimpleFeaturePyramid
 from .utils import EvalCache, pad_to_multiple, to_2tuple
 
 __all__ = [
+    'AFNO2d', 'kept_mode_indices',
     'RESIZE_MODES', 'GlobalFilter', 'filter_resize_matrices', 'resize_filter',
     'LayerScale', 'Mlp', 'LayerNorm2d', 'build_norm2d', 'PositionEmbedding',
     'resize_pos_embed', 'SimpleFeaturePyramid', 'EvalCache', 'pad_to_multiple',

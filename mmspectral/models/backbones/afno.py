@@ -1,0 +1,195 @@
+"""AFNO: Adaptive Fourier Neural Operators as token mixers (AFNONet).
+
+Guibas et al., ICLR 2022, https://arxiv.org/abs/2111.13587.
+Reproduces the behaviour and checkpoints of AFNONet in
+https://github.com/NVlabs/AFNO-transformer (``classification/afnonet.py``).
+"""
+from typing import Sequence, Union
+
+import numpy as np
+import torch.nn as nn
+import torch.utils.checkpoint as cp
+from mmcv.cnn import build_norm_layer
+from mmcv.cnn.bricks import DropPath
+from torch import Tensor
+
+from mmspectral.registry import MODELS
+from ..layers import AFNO2d, Mlp
+from .base import SpectralBackbone, deit_init, normalize_out_indices
+
+
+class AFNOBlock(nn.Module):
+    """The official AFNONet block on ``(B, H, W, C)`` maps::
+
+        y = afno(norm1(x))            # AFNO2d adds norm1(x) itself
+        if double_skip: y = y + x; x = y
+        out = x + drop_path(mlp(norm2(y)))
+
+    Args:
+        embed_dims (int): Channels.
+        num_blocks (int): Blocks of the AFNO weights.
+        mlp_ratio (float): Hidden/input channels of the MLP. Defaults to 4.
+        hidden_size_factor (int): Width factor of the AFNO MLP. Defaults to 1.
+        sparsity_threshold (float): AFNO softshrink. Defaults to 0.01.
+        hard_thresholding_fraction (float): Kept fraction of frequencies per
+            axis. Defaults to 1.
+        double_skip (bool): Add the block input after the mixer as well
+            (the official ``--double-skip``). Defaults to False.
+        drop_rate (float): Dropout in the MLP. Defaults to 0.
+        drop_path_rate (float): Stochastic depth of the MLP branch. Defaults
+            to 0.
+        norm_cfg (dict): Norm config. Defaults to ``dict(type='LN',
+            eps=1e-6)``.
+        with_cp (bool): Gradient checkpointing. Defaults to False.
+    """
+
+    def __init__(self,
+                 embed_dims: int,
+                 num_blocks: int,
+                 mlp_ratio: float = 4.,
+                 hidden_size_factor: int = 1,
+                 sparsity_threshold: float = 0.01,
+                 hard_thresholding_fraction: float = 1.,
+                 double_skip: bool = False,
+                 drop_rate: float = 0.,
+                 drop_path_rate: float = 0.,
+                 norm_cfg: dict = dict(type='LN', eps=1e-6),
+                 with_cp: bool = False):
+        super().__init__()
+        self.double_skip = double_skip
+        self.with_cp = with_cp
+        self.norm1 = build_norm_layer(norm_cfg, embed_dims)[1]
+        self.filter = AFNO2d(embed_dims, num_blocks, sparsity_threshold,
+                             hard_thresholding_fraction, hidden_size_factor)
+        self.norm2 = build_norm_layer(norm_cfg, embed_dims)[1]
+        self.mlp = Mlp(embed_dims, int(embed_dims * mlp_ratio),
+                       drop_rate=drop_rate)
+        self.drop_path = DropPath(
+            drop_path_rate) if drop_path_rate > 0 else nn.Identity()
+
+    def _forward(self, x: Tensor) -> Tensor:
+        y = self.filter(self.norm1(x))
+        if self.double_skip:
+            y = x = y + x
+        return x + self.drop_path(self.mlp(self.norm2(y)))
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.with_cp and x.requires_grad:
+            return cp.checkpoint(self._forward, x, use_reentrant=False)
+        return self._forward(x)
+
+
+@MODELS.register_module()
+class AFNO(SpectralBackbone):
+    """AFNONet: a ViT-style isotropic backbone whose token mixer is AFNO.
+
+    Patch embedding and a learned position embedding (resized to the input
+    grid), AFNO blocks, a final norm, and the shared
+    :class:`SimpleFeaturePyramid` that turns the stride-16 map into strides
+    4, 8, 16 and 32 for dense heads. Any input size works; the image is
+    zero-padded to a multiple of the patch size.
+
+    The arch zoo (no official ImageNet weights are published, so these are
+    the configurations the official code names):
+
+    * ``ti``: 256 channels, 12 blocks, 4 AFNO blocks: the training command of
+      the official classification README.
+    * ``s``: 384 channels, 12 blocks, 8 AFNO blocks: the default
+      ``--hidden-size`` of ``main_afnonet.py`` with AFNO2D's default
+      ``num_blocks``.
+    * ``b``: 768 channels, 12 blocks, 8 AFNO blocks: ``AFNONet``'s default
+      ``embed_dim`` with the 8 blocks its ``Block`` builds.
+
+    Args:
+        arch (str | dict): A name above or a dict with ``embed_dims``,
+            ``depths``, ``num_blocks``, ``mlp_ratio`` and optionally
+            ``hidden_size_factor`` and ``patch_size`` (16). Defaults to
+            ``'ti'``.
+        in_channels (int): Input channels. Defaults to 3.
+        pretrain_img_size (int): Image size the position embedding is stored
+            for. Defaults to 224.
+        out_indices (Sequence[int]): Pyramid levels to return, from 0..3
+            (strides 4, 8, 16, 32). Defaults to ``(0, 1, 2, 3)``.
+        frozen_stages (int): See :class:`SpectralBackbone`. Defaults to -1.
+        norm_eval (bool): See :class:`SpectralBackbone`. Defaults to False.
+        with_cp (bool): Gradient checkpointing per block. Defaults to False.
+        drop_rate (float): Dropout after the position embedding and in the
+            MLPs. Defaults to 0.
+        drop_path_rate (float): Stochastic depth, linear over the blocks.
+            Defaults to 0.
+        sparsity_threshold (float): AFNO softshrink. Defaults to 0.01.
+        hard_thresholding_fraction (float): Kept fraction of frequencies per
+            axis (see :func:`kept_mode_indices`). Defaults to 1.
+        double_skip (bool): The official ``--double-skip`` block variant.
+            Defaults to False, the official default.
+        norm_cfg (dict): Norm config. Defaults to ``dict(type='LN',
+            eps=1e-6)``.
+        pyramid_norm_cfg (dict): Norm inside the simple feature pyramid.
+            Defaults to ``dict(type='LN2d', eps=1e-6)``.
+        init_cfg (dict, optional): See :class:`SpectralBackbone`.
+    """
+    arch_zoo = {
+        **dict.fromkeys(['ti', 'tiny'], {
+            'embed_dims': 256, 'depths': 12, 'num_blocks': 4,
+            'mlp_ratio': 4}),
+        **dict.fromkeys(['s', 'small'], {
+            'embed_dims': 384, 'depths': 12, 'num_blocks': 8,
+            'mlp_ratio': 4}),
+        **dict.fromkeys(['b', 'base'], {
+            'embed_dims': 768, 'depths': 12, 'num_blocks': 8,
+            'mlp_ratio': 4}),
+    }  # yapf: disable
+    essential_keys = ('embed_dims', 'depths', 'num_blocks', 'mlp_ratio')
+    optional_keys = ('hidden_size_factor', 'patch_size')
+
+    def __init__(self,
+                 arch: Union[str, dict] = 'ti',
+                 in_channels: int = 3,
+                 pretrain_img_size: int = 224,
+                 out_indices: Sequence[int] = (0, 1, 2, 3),
+                 frozen_stages: int = -1,
+                 norm_eval: bool = False,
+                 with_cp: bool = False,
+                 drop_rate: float = 0.,
+                 drop_path_rate: float = 0.,
+                 sparsity_threshold: float = 0.01,
+                 hard_thresholding_fraction: float = 1.,
+                 double_skip: bool = False,
+                 norm_cfg: dict = dict(type='LN', eps=1e-6),
+                 pyramid_norm_cfg: dict = dict(type='LN2d', eps=1e-6),
+                 init_cfg=None):
+        super().__init__(frozen_stages, norm_eval, init_cfg)
+        self.arch_settings = self.check_arch(arch)
+        self.arch_name = arch
+        dims, depth = (self.arch_settings['embed_dims'],
+                       self.arch_settings['depths'])
+        self.embed_dims = [dims]
+        self.out_indices = normalize_out_indices(out_indices, 4, 'AFNO')
+        self.build_patch_embed(in_channels, dims,
+                               self.arch_settings.get('patch_size', 16),
+                               pretrain_img_size, drop_rate)
+        rates = np.linspace(0, drop_path_rate, depth).tolist()
+        blocks = nn.Sequential(*[
+            AFNOBlock(
+                dims,
+                self.arch_settings['num_blocks'],
+                mlp_ratio=self.arch_settings['mlp_ratio'],
+                hidden_size_factor=self.arch_settings.get(
+                    'hidden_size_factor', 1),
+                sparsity_threshold=sparsity_threshold,
+                hard_thresholding_fraction=hard_thresholding_fraction,
+                double_skip=double_skip,
+                drop_rate=drop_rate,
+                drop_path_rate=rates[i],
+                norm_cfg=norm_cfg,
+                with_cp=with_cp) for i in range(depth)
+        ])
+        self.build_isotropic_neck(blocks, dims, norm_cfg, pyramid_norm_cfg)
+        self.apply(deit_init)
+        self._freeze_stages()
+
+    def stage_parts(self, index: int) -> list:
+        return self.isotropic_stage_parts(index)
+
+    def forward(self, x: Tensor) -> tuple:
+        return self.forward_isotropic(x)

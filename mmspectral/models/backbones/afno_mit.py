@@ -1,0 +1,229 @@
+"""SegFormer's Mix Transformer (MiT) with AFNO token mixers.
+
+The AFNO paper's Cityscapes experiment (Guibas et al., ICLR 2022,
+https://arxiv.org/abs/2111.13587, Sec. 5) replaces the efficient
+self-attention of SegFormer-B3 (Xie et al., 2021,
+https://arxiv.org/abs/2105.15203) with AFNO. The layout and weight names
+follow mmseg's ``MixVisionTransformer``, so an mmseg MiT checkpoint loads
+into every weight that still exists (patch embeddings, Mix-FFNs, norms).
+"""
+import math
+import re
+from typing import Sequence, Union
+
+import numpy as np
+import torch.nn as nn
+import torch.utils.checkpoint as cp
+from mmcv.cnn import build_norm_layer
+from mmcv.cnn.bricks import DropPath
+from torch import Tensor
+
+from mmspectral.registry import MODELS
+from ..layers import AFNO2d
+from .base import SpectralBackbone, deit_init, normalize_out_indices
+
+
+class AFNOMiTLayer(nn.Module):
+    """A MiT encoder layer with AFNO in place of efficient self-attention,
+    keeping SegFormer's two residuals on ``(B, N, C)`` tokens::
+
+        x = x + drop_path(afno(norm1(x)))   # AFNO2d adds norm1(x) itself
+        x = x + drop_path(mix_ffn(norm2(x)))
+
+    Args:
+        embed_dims (int): Channels.
+        num_blocks (int): AFNO blocks (the heads of the replaced attention).
+        feedforward_channels (int): Hidden channels of the Mix-FFN.
+        drop_rate (float): Dropout in the Mix-FFN. Defaults to 0.
+        drop_path_rate (float): Stochastic depth. Defaults to 0.
+        sparsity_threshold (float): AFNO softshrink. Defaults to 0.01.
+        hard_thresholding_fraction (float): Kept fraction of frequencies per
+            axis. Defaults to 1.
+        norm_cfg (dict): Norm config. Defaults to ``dict(type='LN',
+            eps=1e-6)``.
+        with_cp (bool): Gradient checkpointing. Defaults to False.
+    """
+
+    def __init__(self,
+                 embed_dims: int,
+                 num_blocks: int,
+                 feedforward_channels: int,
+                 drop_rate: float = 0.,
+                 drop_path_rate: float = 0.,
+                 sparsity_threshold: float = 0.01,
+                 hard_thresholding_fraction: float = 1.,
+                 norm_cfg: dict = dict(type='LN', eps=1e-6),
+                 with_cp: bool = False):
+        super().__init__()
+        from mmseg.models.backbones.mit import MixFFN
+        self.with_cp = with_cp
+        self.norm1 = build_norm_layer(norm_cfg, embed_dims)[1]
+        self.filter = AFNO2d(
+            embed_dims,
+            num_blocks,
+            sparsity_threshold=sparsity_threshold,
+            hard_thresholding_fraction=hard_thresholding_fraction)
+        self.drop_path = DropPath(
+            drop_path_rate) if drop_path_rate > 0 else nn.Identity()
+        self.norm2 = build_norm_layer(norm_cfg, embed_dims)[1]
+        self.ffn = MixFFN(
+            embed_dims=embed_dims,
+            feedforward_channels=feedforward_channels,
+            ffn_drop=drop_rate,
+            dropout_layer=dict(type='DropPath', drop_prob=drop_path_rate))
+
+    def _forward(self, x: Tensor, hw_shape) -> Tensor:
+        grid = self.norm1(x).unflatten(1, hw_shape)
+        x = x + self.drop_path(self.filter(grid).flatten(1, 2))
+        return self.ffn(self.norm2(x), hw_shape, identity=x)
+
+    def forward(self, x: Tensor, hw_shape) -> Tensor:
+        if self.with_cp and x.requires_grad:
+            return cp.checkpoint(
+                self._forward, x, hw_shape, use_reentrant=False)
+        return self._forward(x, hw_shape)
+
+
+@MODELS.register_module()
+class AFNOMiT(SpectralBackbone):
+    """SegFormer's MiT encoder with AFNO token mixers, for any input size.
+
+    Four stages of overlapping patch embeddings (strides 4, 2, 2, 2) and
+    AFNO + Mix-FFN layers; stage ``i`` has size ``ceil(H / 2**(i+2))``.
+    The archs are mmseg's MiT-B0..B5 (stage widths ``embed_dims *
+    num_heads``); AFNO's blocks take the place of the attention heads, and
+    the spatial-reduction attention (and its ratios) is gone.
+
+    Args:
+        arch (str | dict): ``'b0'``..``'b5'``, or a dict with ``embed_dims``
+            (base width), ``num_layers`` and ``num_heads`` (four each).
+            Defaults to ``'b0'``.
+        in_channels (int): Input channels. Defaults to 3.
+        out_indices (Sequence[int]): Stages to return, from 0..3. Defaults to
+            ``(0, 1, 2, 3)``.
+        frozen_stages (int): See :class:`SpectralBackbone`; the stem is the
+            first patch embedding. Defaults to -1.
+        norm_eval (bool): See :class:`SpectralBackbone`. Defaults to False.
+        with_cp (bool): Gradient checkpointing per layer. Defaults to False.
+        mlp_ratio (int): Mix-FFN width ratio. Defaults to 4.
+        drop_rate (float): Dropout in the Mix-FFNs. Defaults to 0.
+        drop_path_rate (float): Stochastic depth, linear over the layers.
+            Defaults to 0.
+        sparsity_threshold (float): AFNO softshrink. Defaults to 0.01.
+        hard_thresholding_fraction (float): Kept fraction of frequencies per
+            axis; the paper keeps 25% of the modes (0.5 per axis) at a cost of
+            ~0.05 mIoU. Defaults to 1.
+        norm_cfg (dict): Norm config. Defaults to ``dict(type='LN',
+            eps=1e-6)``.
+        init_cfg (dict, optional): See :class:`SpectralBackbone`. An mmseg
+            MiT checkpoint loads into the patch embeddings, Mix-FFNs and
+            norms; its attention weights are skipped.
+    """
+    arch_zoo = {
+        'b0': {'embed_dims': 32, 'num_layers': [2, 2, 2, 2],
+               'num_heads': [1, 2, 5, 8]},
+        'b1': {'embed_dims': 64, 'num_layers': [2, 2, 2, 2],
+               'num_heads': [1, 2, 5, 8]},
+        'b2': {'embed_dims': 64, 'num_layers': [3, 4, 6, 3],
+               'num_heads': [1, 2, 5, 8]},
+        'b3': {'embed_dims': 64, 'num_layers': [3, 4, 18, 3],
+               'num_heads': [1, 2, 5, 8]},
+        'b4': {'embed_dims': 64, 'num_layers': [3, 8, 27, 3],
+               'num_heads': [1, 2, 5, 8]},
+        'b5': {'embed_dims': 64, 'num_layers': [3, 6, 40, 3],
+               'num_heads': [1, 2, 5, 8]},
+    }  # yapf: disable
+    essential_keys = ('embed_dims', 'num_layers', 'num_heads')
+    # an MiT checkpoint's attention has no place here
+    adapter_keys = re.compile(r'^(norm\d*|pyramid)\.|\.attn\.')
+    patch_sizes, strides = (7, 3, 3, 3), (4, 2, 2, 2)
+
+    def __init__(self,
+                 arch: Union[str, dict] = 'b0',
+                 in_channels: int = 3,
+                 out_indices: Sequence[int] = (0, 1, 2, 3),
+                 frozen_stages: int = -1,
+                 norm_eval: bool = False,
+                 with_cp: bool = False,
+                 mlp_ratio: int = 4,
+                 drop_rate: float = 0.,
+                 drop_path_rate: float = 0.,
+                 sparsity_threshold: float = 0.01,
+                 hard_thresholding_fraction: float = 1.,
+                 norm_cfg: dict = dict(type='LN', eps=1e-6),
+                 init_cfg=None):
+        super().__init__(frozen_stages, norm_eval, init_cfg)
+        from mmseg.models.utils import PatchEmbed
+        self.arch_settings = self.check_arch(arch)
+        self.arch_name = arch
+        self.in_channels = in_channels
+        self.out_indices = normalize_out_indices(out_indices, 4, 'AFNOMiT')
+        num_layers = self.arch_settings['num_layers']
+        dims = [
+            self.arch_settings['embed_dims'] * heads
+            for heads in self.arch_settings['num_heads']
+        ]
+        self.embed_dims = dims
+        rates = np.linspace(0, drop_path_rate, sum(num_layers)).tolist()
+        self.layers = nn.ModuleList()
+        for i, depth in enumerate(num_layers):
+            start = sum(num_layers[:i])
+            self.layers.append(
+                nn.ModuleList([
+                    PatchEmbed(
+                        in_channels=in_channels if i == 0 else dims[i - 1],
+                        embed_dims=dims[i],
+                        kernel_size=self.patch_sizes[i],
+                        stride=self.strides[i],
+                        padding=self.patch_sizes[i] // 2,
+                        norm_cfg=norm_cfg),
+                    nn.ModuleList([
+                        AFNOMiTLayer(
+                            dims[i],
+                            self.arch_settings['num_heads'][i],
+                            mlp_ratio * dims[i],
+                            drop_rate=drop_rate,
+                            drop_path_rate=rates[start + j],
+                            sparsity_threshold=sparsity_threshold,
+                            hard_thresholding_fraction=(
+                                hard_thresholding_fraction),
+                            norm_cfg=norm_cfg,
+                            with_cp=with_cp) for j in range(depth)
+                    ]),
+                    build_norm_layer(norm_cfg, dims[i])[1],
+                ]))
+        self.out_channels = [dims[i] for i in self.out_indices]
+        self.apply(deit_init)
+        self.apply(self._init_conv)
+        self._freeze_stages()
+
+    @staticmethod
+    def _init_conv(module: nn.Module):
+        # as mmseg's MiT: normal with std sqrt(2 / fan_out)
+        if isinstance(module, nn.Conv2d):
+            fan_out = module.kernel_size[0] * module.kernel_size[1] * \
+                module.out_channels // module.groups
+            nn.init.normal_(module.weight, 0, math.sqrt(2.0 / fan_out))
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+
+    def stage_parts(self, index: int) -> list:
+        if index == 0:
+            return [self.layers[0][0]]
+        stage = self.layers[index - 1]
+        return list(stage[1:]) if index == 1 else [stage]
+
+    def forward(self, x: Tensor) -> tuple:
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                f'AFNOMiT expects a (B, {self.in_channels}, H, W) image '
+                f'batch, got shape {tuple(x.shape)}')
+        outs = []
+        for i, (patch_embed, layers, norm) in enumerate(self.layers):
+            x, hw_shape = patch_embed(x)
+            for layer in layers:
+                x = layer(x, hw_shape)
+            x = norm(x).transpose(1, 2).unflatten(2, hw_shape).contiguous()
+            if i in self.out_indices:
+                outs.append(x)
+        return tuple(outs)

@@ -1,0 +1,196 @@
+"""The arguments every mmspectral backbone shares, with one meaning:
+output shapes at any size, out_indices, frozen_stages, norm_eval, with_cp,
+drop_path_rate, init_cfg, save/load, errors, AMP."""
+import math
+
+import pytest
+import torch
+import torch.nn as nn
+
+from backbone_cases import CASES, ISOTROPIC, build
+
+ALL = sorted(CASES)
+SIZES = [(64, 64), (97, 130), (33, 17), (225, 161)]
+
+
+def expected_shapes(model, size):
+    """(C, H, W) of each output: pyramid stage i has stride 2**(i+2); the
+    simple pyramid scales the stride-16 grid by 4, 2, 1 and 1/2."""
+    if getattr(model, 'pyramid', None) is None:
+        return [(c, *(math.ceil(s / 2**(i + 2)) for s in size))
+                for c, i in zip(model.out_channels, model.out_indices)]
+    grid = [math.ceil(s / 16) for s in size]
+    scaled = {0: [4 * g for g in grid], 1: [2 * g for g in grid], 2: grid,
+              3: [math.ceil(s / 32) for s in size]}
+    return [(c, *scaled[i])
+            for c, i in zip(model.out_channels, model.out_indices)]
+
+
+@pytest.mark.parametrize('case', ALL)
+@pytest.mark.parametrize('size', SIZES)
+def test_output_shapes_at_any_size(case, size):
+    model = build(case).eval()
+    outs = model(torch.randn(2, 3, *size))
+    assert [tuple(o.shape[1:]) for o in outs] == expected_shapes(model, size)
+    assert all(o.shape[0] == 2 for o in outs)
+
+
+@pytest.mark.parametrize('case', ALL)
+def test_parameter_count_does_not_depend_on_input_size(case):
+    model = build(case)
+    before = sum(p.numel() for p in model.parameters())
+    model(torch.randn(1, 3, 97, 130))
+    assert sum(p.numel() for p in model.parameters()) == before
+
+
+@pytest.mark.parametrize('case', ALL)
+def test_out_indices_select_outputs(case):
+    full = build(case).eval()
+    part = build(case, out_indices=(1, 3)).eval()
+    part.load_state_dict(full.state_dict(), strict=False)
+    x = torch.randn(1, 3, 70, 50)
+    outs_full, outs_part = full(x), part(x)
+    assert len(outs_part) == 2
+    assert torch.allclose(outs_part[0], outs_full[1], atol=1e-5)
+    assert torch.allclose(outs_part[1], outs_full[3], atol=1e-5)
+    with pytest.raises(ValueError, match='out of range'):
+        build(case, out_indices=(4, ))
+
+
+@pytest.mark.parametrize('case', ALL)
+@pytest.mark.parametrize('frozen', [0, 1, 2, 4])
+def test_frozen_stages(case, frozen):
+    model = build(case, frozen_stages=frozen)
+    model.train()
+    frozen_params = set()
+    for index in range(frozen + 1):
+        for part in model.stage_parts(index):
+            assert not part.training
+            frozen_params |= {id(p) for p in part.parameters()}
+    assert frozen_params
+    for param in model.parameters():
+        assert param.requires_grad == (id(param) not in frozen_params)
+    # a training step leaves frozen weights untouched
+    before = {n: p.clone() for n, p in model.named_parameters()}
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    if not trainable:  # everything frozen (AFNO-MiT's stage norms too)
+        return
+    optim = torch.optim.SGD(trainable, lr=0.1)
+    outs = model(torch.randn(1, 3, 64, 64))
+    sum((o * torch.randn_like(o)).sum() for o in outs).backward()
+    optim.step()
+    for name, param in model.named_parameters():
+        changed = not torch.equal(before[name], param)
+        assert changed == param.requires_grad, name
+
+
+@pytest.mark.parametrize('case', ALL)
+def test_frozen_stages_out_of_range(case):
+    with pytest.raises(ValueError, match='frozen_stages'):
+        build(case, frozen_stages=5)
+
+
+@pytest.mark.parametrize('case', sorted(ISOTROPIC))
+def test_norm_eval_keeps_batchnorm_in_eval(case):
+    model = build(case, norm_eval=True, pyramid_norm_cfg=dict(type='BN'))
+    model.train()
+    bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert bns and all(not m.training for m in bns)
+    stats = bns[0].running_mean.clone()
+    model(torch.randn(2, 3, 64, 64))
+    assert torch.equal(stats, bns[0].running_mean)
+    model = build(case, pyramid_norm_cfg=dict(type='BN')).train()
+    assert all(m.training for m in model.modules()
+               if isinstance(m, nn.BatchNorm2d))
+
+
+@pytest.mark.parametrize('case', ALL)
+def test_with_cp_same_outputs_and_gradients(case):
+    plain = build(case).train()
+    ckpt = build(case, with_cp=True).train()
+    ckpt.load_state_dict(plain.state_dict())
+    x = torch.randn(2, 3, 48, 40, requires_grad=True)
+    grads = []
+    for model in (plain, ckpt):
+        loss = sum(o.square().mean() for o in model(x))
+        grads.append(torch.autograd.grad(loss, list(model.parameters())))
+    for g1, g2 in zip(*grads):
+        assert torch.allclose(g1, g2, atol=1e-6)
+
+
+@pytest.mark.parametrize('case', ALL)
+def test_drop_path_rate(case):
+    model = build(case, drop_path_rate=0.3)
+    rates = [getattr(m.drop_path, 'drop_prob', 0.) for m in model.modules()
+             if hasattr(m, 'drop_path')]
+    assert rates[0] == 0 and rates[-1] == pytest.approx(0.3)
+    assert rates == sorted(rates)
+    x = torch.randn(2, 3, 64, 64)
+    model.train()
+    torch.manual_seed(1)
+    a = model(x)[-1]
+    torch.manual_seed(2)
+    b = model(x)[-1]
+    assert not torch.allclose(a, b)
+    model.eval()
+    assert torch.allclose(model(x)[-1], model(x)[-1])
+
+
+@pytest.mark.parametrize('case', ALL)
+def test_init_cfg_pretrained_with_prefix(case, tmp_path):
+    source = build(case)
+    ckpt = tmp_path / 'cls.pth'
+    torch.save({'state_dict': {f'backbone.{k}': v for k, v in
+                               source.state_dict().items()}}, ckpt)
+    model = build(case, init_cfg=dict(
+        type='Pretrained', checkpoint=str(ckpt), prefix='backbone.'))
+    model.init_weights()
+    for key, value in source.state_dict().items():
+        assert torch.equal(model.state_dict()[key], value), key
+
+
+@pytest.mark.parametrize('case', ALL)
+def test_save_load_round_trip(case, tmp_path):
+    model = build(case).eval()
+    x = torch.randn(1, 3, 50, 70)
+    expected = model(x)
+    torch.save(model.state_dict(), tmp_path / 'm.pth')
+    other = build(case).eval()
+    other.load_state_dict(
+        torch.load(tmp_path / 'm.pth', weights_only=True))
+    for a, b in zip(expected, other(x)):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize('case', sorted(ISOTROPIC))
+def test_loads_checkpoint_of_other_pretrain_size(case):
+    large = build(case, pretrain_img_size=384)
+    model = build(case)
+    model.load_state_dict(large.state_dict())
+    assert model.pos_embed.weight.shape == (1, 196, 32)
+
+
+@pytest.mark.parametrize('case', ALL)
+def test_clear_errors(case):
+    cls, arch = CASES[case]
+    name = cls.__name__
+    with pytest.raises(ValueError, match=rf"Unknown {name} arch 'huge'"):
+        cls('huge')
+    key = cls.essential_keys[-1]
+    with pytest.raises(ValueError, match=rf"missing keys \['{key}'\]"):
+        cls({k: v for k, v in arch.items() if k != key})
+    with pytest.raises(ValueError, match=r"unknown keys \['heads'\]"):
+        cls(dict(arch, heads=3))
+    with pytest.raises(ValueError, match=r'\(B, 3, H, W\).*\(1, 1, 64, 64\)'):
+        cls(arch)(torch.randn(1, 1, 64, 64))
+
+
+@pytest.mark.parametrize('case', ALL)
+def test_amp_cpu_bfloat16(case):
+    model = build(case).eval()
+    x = torch.randn(1, 3, 61, 47)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        outs = model(x)
+    for out, expected in zip(outs, model(x)):
+        assert torch.isfinite(out).all()
+        assert torch.allclose(out.float(), expected, atol=0.3)
