@@ -7,10 +7,10 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from mmengine.runner import load_checkpoint
 
-from mmspectral.converters import convert_gfnet, save_checkpoint
+from mmspectral.converters import convert_afno, convert_gfnet, save_checkpoint
 from conftest import REPO, load_fixture
 
-CONFIGS = sorted((REPO / 'configs' / 'gfnet').glob('gfnet-*_in1k.py'))
+CONFIGS = sorted((REPO / 'configs').glob('*/*_in1k.py'))
 
 
 def build_classifier(cfg):
@@ -20,8 +20,11 @@ def build_classifier(cfg):
 
 
 def test_every_arch_has_a_config():
-    archs = {p.name.split('_')[0][len('gfnet-'):] for p in CONFIGS}
-    assert archs == {'ti', 'xs', 's', 'b', 'h-ti', 'h-s', 'h-b'}
+    names = {p.name.split('_')[0] for p in CONFIGS}
+    assert names == {
+        'gfnet-ti', 'gfnet-xs', 'gfnet-s', 'gfnet-b', 'gfnet-h-ti',
+        'gfnet-h-s', 'gfnet-h-b', 'afno-ti', 'afno-s', 'afno-b'
+    }
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=lambda p: Path(p).stem)
@@ -34,15 +37,17 @@ def test_config_builds_and_runs(path):
     assert logits.shape == (1, 1000)
 
 
-@pytest.mark.parametrize('fixture_name,config', [
-    ('gfnet_isotropic.pth', 'gfnet-ti_8xb128_in1k.py'),
-    ('gfnet_pyramid.pth', 'gfnet-h-ti_8xb128_in1k.py'),
+@pytest.mark.parametrize('fixture_name,config,convert', [
+    ('gfnet_isotropic.pth', 'gfnet/gfnet-ti_8xb128_in1k.py', convert_gfnet),
+    ('gfnet_pyramid.pth', 'gfnet/gfnet-h-ti_8xb128_in1k.py', convert_gfnet),
+    ('afnonet_tiny.pth', 'afno/afno-ti_8xb128_in1k.py', convert_afno),
 ])
-def test_classifier_logits_equal_official(fixture_name, config, tmp_path):
+def test_classifier_logits_equal_official(fixture_name, config, convert,
+                                          tmp_path):
     fixture = load_fixture(fixture_name)
-    state_dict, meta = convert_gfnet(fixture['state_dict'])
+    state_dict, meta = convert(fixture['state_dict'])
     ckpt = save_checkpoint(state_dict, meta, str(tmp_path / 'c.pth'))
-    cfg = Config.fromfile(REPO / 'configs' / 'gfnet' / config)
+    cfg = Config.fromfile(REPO / 'configs' / config)
     cfg.model.backbone.arch = meta['arch']
     cfg.model.head.num_classes = meta['num_classes']
     cfg.model.head.in_channels = state_dict['head.fc.weight'].shape[1]

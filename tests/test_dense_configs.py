@@ -11,8 +11,9 @@ from conftest import REPO
 from tiny_configs import short_run
 
 CONFIGS = sorted(
-    p for p in (REPO / 'configs' / 'gfnet').glob('*.py')
-    if not p.name.startswith('gfnet-'))
+    p for family in ('gfnet', 'afno')
+    for p in (REPO / 'configs' / family).glob('*.py')
+    if not p.name.endswith('_in1k.py'))
 
 
 def algorithm_of(path: Path) -> str:
@@ -21,6 +22,10 @@ def algorithm_of(path: Path) -> str:
 
 def test_configs_cover_every_arch_and_algorithm():
     names = {p.name for p in CONFIGS}
+    assert {'segformer_afno-mit-b0_8xb1-160k_cityscapes-1024x1024.py',
+            'segformer_afno-mit-b3_8xb1-160k_cityscapes-1024x1024.py',
+            'mask-rcnn_afno-ti_fpn_1x_coco.py',
+            'retinanet_afno-ti_fpn_1x_coco.py'} <= names
     for arch in ('h-ti', 'h-s', 'h-b', 'xs'):
         for pattern in ('mask-rcnn_gfnet-{}_fpn_1x_coco.py',
                         'mask-rcnn_gfnet-{}_fpn_ms-3x_coco.py',
