@@ -1,0 +1,38 @@
+"""Timing helpers for the benchmark tools."""
+import statistics
+import time
+from typing import Callable, List, Sequence
+
+import torch
+
+
+def median_time(fn: Callable[[], object],
+                warmup: int = 2,
+                repeat: int = 10,
+                device: str = 'cpu') -> float:
+    """Median wall time of ``fn()`` in seconds over ``repeat`` runs after
+    ``warmup`` runs; CUDA work is synchronised around each run."""
+    sync = torch.cuda.synchronize if str(device).startswith('cuda') else (
+        lambda: None)
+    for _ in range(warmup):
+        fn()
+    sync()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def format_table(header: Sequence[str], rows: List[Sequence]) -> str:
+    """A markdown table."""
+    cells = [[str(c) for c in header]] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines = [
+        '| ' + ' | '.join(c.ljust(w) for c, w in zip(row, widths)) + ' |'
+        for row in cells
+    ]
+    lines.insert(1, '|' + '|'.join('-' * (w + 2) for w in widths) + '|')
+    return '\n'.join(lines)
