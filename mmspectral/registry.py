@@ -11,9 +11,11 @@ one the configs use.
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import MODEL_WRAPPERS as MMENGINE_MODEL_WRAPPERS
 from mmengine.registry import MODELS as MMENGINE_MODELS
+from mmengine.registry import \
+    OPTIM_WRAPPER_CONSTRUCTORS as MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS
 from mmengine.registry import Registry
 
-__all__ = ['MODELS', 'MODEL_WRAPPERS', 'HOOKS']
+__all__ = ['MODELS', 'MODEL_WRAPPERS', 'HOOKS', 'OPTIM_WRAPPER_CONSTRUCTORS']
 
 
 class _RootVisibleRegistry(Registry):
@@ -39,5 +41,11 @@ MODEL_WRAPPERS = Registry(
 HOOKS = Registry(
     'hook',
     parent=MMENGINE_HOOKS,
+    scope='mmspectral',
+    locations=['mmspectral.engine'])
+
+OPTIM_WRAPPER_CONSTRUCTORS = Registry(
+    'optimizer wrapper constructor',
+    parent=MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS,
     scope='mmspectral',
     locations=['mmspectral.engine'])

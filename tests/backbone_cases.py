@@ -1,16 +1,31 @@
 """Small archs of every family, for the tests of the shared backbone API."""
-from mmspectral.models import AFNO, AFNOMiT, GFNet
+from mmspectral.models import AFNO, AFNOMiT, GFNet, HorNet, SpectFormer
 
 PYRAMID = (GFNet, dict(embed_dims=[8, 16, 24, 32], depths=[1, 1, 2, 1],
                        mlp_ratio=2, layer_scale_init_value=1e-2))
 ISOTROPIC = {
     'gfnet': (GFNet, dict(embed_dims=32, depths=4, mlp_ratio=2)),
     'afno': (AFNO, dict(embed_dims=32, depths=4, num_blocks=4, mlp_ratio=2)),
+    'spectformer': (SpectFormer,
+                    dict(embed_dims=32, depths=5, mlp_ratio=2, num_heads=2)),
 }
 AFNO_MIT = (AFNOMiT,
             dict(embed_dims=8, num_layers=[1, 1, 2, 1],
                  num_heads=[1, 2, 2, 4]))
-CASES = {'gfnet-pyramid': PYRAMID, 'afno-mit': AFNO_MIT, **ISOTROPIC}
+HORNET_GF = (HorNet,
+             dict(base_dim=8, depths=[1, 1, 2, 1], orders=[2, 3, 4, 5],
+                  global_filter_stages=(2, 3)))
+SPECTFORMER_H = (SpectFormer,
+                 dict(embed_dims=[8, 16, 24, 32], depths=[1, 1, 2, 1],
+                      num_heads=[1, 2, 3, 4], mlp_ratios=[2, 2, 2, 2],
+                      stem_hidden_dim=8))
+CASES = {
+    'gfnet-pyramid': PYRAMID,
+    'afno-mit': AFNO_MIT,
+    'hornet-gf': HORNET_GF,
+    'spectformer-h': SPECTFORMER_H,
+    **ISOTROPIC
+}
 
 
 def build(case: str, **kwargs):

@@ -70,18 +70,13 @@ def test_frozen_stages(case, frozen):
     assert frozen_params
     for param in model.parameters():
         assert param.requires_grad == (id(param) not in frozen_params)
-    # a training step leaves frozen weights untouched
-    before = {n: p.clone() for n, p in model.named_parameters()}
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    if not trainable:  # everything frozen (AFNO-MiT's stage norms too)
-        return
-    optim = torch.optim.SGD(trainable, lr=0.1)
+    # gradients reach every trainable weight and no frozen one
+    if not any(p.requires_grad for p in model.parameters()):
+        return  # everything frozen (AFNO-MiT's stage norms too)
     outs = model(torch.randn(1, 3, 64, 64))
     sum((o * torch.randn_like(o)).sum() for o in outs).backward()
-    optim.step()
     for name, param in model.named_parameters():
-        changed = not torch.equal(before[name], param)
-        assert changed == param.requires_grad, name
+        assert (param.grad is not None) == param.requires_grad, name
 
 
 @pytest.mark.parametrize('case', ALL)
@@ -90,8 +85,9 @@ def test_frozen_stages_out_of_range(case):
         build(case, frozen_stages=5)
 
 
-@pytest.mark.parametrize('case', sorted(ISOTROPIC))
+@pytest.mark.parametrize('case', sorted(ISOTROPIC) + ['spectformer-h'])
 def test_norm_eval_keeps_batchnorm_in_eval(case):
+    # isotropic archs: BN in the simple pyramid; SpectFormer-H: its stem
     model = build(case, norm_eval=True, pyramid_norm_cfg=dict(type='BN'))
     model.train()
     bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]

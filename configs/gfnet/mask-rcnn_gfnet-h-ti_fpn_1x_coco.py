@@ -23,7 +23,7 @@ optim_wrapper = dict(
         custom_keys={
             'complex_weight': dict(decay_mult=0.),
             'pos_embed': dict(decay_mult=0.),
-            'layer_scale': dict(decay_mult=0.),
+            '.gamma': dict(decay_mult=0.),
         }))
 # lr 1e-4 was set for 8 GPUs x 2 images
 auto_scale_lr = dict(enable=False, base_batch_size=16)

@@ -23,6 +23,6 @@ optim_wrapper = dict(
             'complex_weight': dict(decay_mult=0.),
             'pos_embed': dict(decay_mult=0.),
             'norm': dict(decay_mult=0.),
-            'layer_scale': dict(decay_mult=0.),
+            '.gamma': dict(decay_mult=0.),
         }))
 auto_scale_lr = dict(enable=False, base_batch_size=16)

@@ -20,7 +20,7 @@ optim_wrapper = dict(
         custom_keys={
             'complex_weight': dict(decay_mult=0.),
             'pos_embed': dict(decay_mult=0.),
-            'layer_scale': dict(decay_mult=0.),
+            '.gamma': dict(decay_mult=0.),
         }))
 # lr 6e-5 was set for 8 GPUs x 1 image
 auto_scale_lr = dict(enable=False, base_batch_size=8)

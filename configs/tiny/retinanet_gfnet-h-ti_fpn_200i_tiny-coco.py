@@ -4,12 +4,13 @@ _base_ = '../gfnet/retinanet_gfnet-h-ti_fpn_1x_coco.py'
 
 data_root = 'data/tiny/coco/'
 metainfo = dict(classes=('circle', 'square', 'triangle'))
+num_classes = 3
 scale = (176, 176)
 max_iters = 200
 
 model = dict(
     backbone=dict(drop_path_rate=0., init_cfg=None),
-    bbox_head=dict(num_classes=3))
+    bbox_head=dict(num_classes=num_classes))
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),

@@ -3,6 +3,7 @@
 _base_ = '../gfnet/segformer_gfnet-h-ti_8xb1-160k_cityscapes-1024x1024.py'
 
 data_root = 'data/tiny/cityscapes/'
+num_classes = 19  # Cityscapes trainIds
 crop_size = (128, 128)
 scale = (256, 128)
 max_iters = 200

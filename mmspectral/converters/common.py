@@ -103,7 +103,9 @@ def rename_keys(state_dict: Dict[str, Tensor],
 def match_zoo_arch(arch: dict, arch_zoo: dict) -> Optional[str]:
     """The zoo name whose shape-defining settings equal ``arch``'s."""
     shape_keys = ('embed_dims', 'depths', 'mlp_ratio', 'patch_size',
-                  'num_blocks', 'hidden_size_factor')
+                  'num_blocks', 'hidden_size_factor', 'base_dim', 'orders',
+                  'global_filter_stages', 'num_heads', 'spectral_depth',
+                  'mlp_ratios', 'stem_hidden_dim')
     for name, zoo in arch_zoo.items():
         if all(zoo.get(k) == arch.get(k) for k in shape_keys) and \
                 ('layer_scale_init_value' in zoo) == \

@@ -2,6 +2,7 @@ from .checks import (ConfigError, check_backbone_archs,
                      check_checkpoint_matches, check_config, check_data_paths)
 from .distributed import CPUDistributedDataParallel, setup_cpu_distributed
 from .hooks import ExactResumeHook
+from .optimizers import LayerDecayOptimizerConstructor
 from .runner import (DictAction, add_exact_resume, add_prediction_dump,
                      add_run_arguments, build_model, build_runner, enable_amp,
                      enable_visualization, fit_amp_to_device, load_config)
@@ -9,7 +10,8 @@ from .runner import (DictAction, add_exact_resume, add_prediction_dump,
 __all__ = [
     'ConfigError', 'check_backbone_archs', 'check_checkpoint_matches',
     'check_config', 'check_data_paths', 'CPUDistributedDataParallel',
-    'setup_cpu_distributed', 'ExactResumeHook', 'DictAction',
+    'setup_cpu_distributed', 'ExactResumeHook',
+    'LayerDecayOptimizerConstructor', 'DictAction',
     'add_exact_resume', 'add_prediction_dump', 'add_run_arguments',
     'build_model', 'build_runner',
     'enable_amp', 'enable_visualization', 'fit_amp_to_device', 'load_config'

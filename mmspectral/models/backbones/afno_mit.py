@@ -7,7 +7,6 @@ https://arxiv.org/abs/2105.15203) with AFNO. The layout and weight names
 follow mmseg's ``MixVisionTransformer``, so an mmseg MiT checkpoint loads
 into every weight that still exists (patch embeddings, Mix-FFNs, norms).
 """
-import math
 import re
 from typing import Sequence, Union
 
@@ -20,7 +19,8 @@ from torch import Tensor
 
 from mmspectral.registry import MODELS
 from ..layers import AFNO2d
-from .base import SpectralBackbone, deit_init, normalize_out_indices
+from .base import (SpectralBackbone, conv_fan_out_init, deit_init,
+                   normalize_out_indices)
 
 
 class AFNOMiTLayer(nn.Module):
@@ -194,18 +194,8 @@ class AFNOMiT(SpectralBackbone):
                 ]))
         self.out_channels = [dims[i] for i in self.out_indices]
         self.apply(deit_init)
-        self.apply(self._init_conv)
+        self.apply(conv_fan_out_init)
         self._freeze_stages()
-
-    @staticmethod
-    def _init_conv(module: nn.Module):
-        # as mmseg's MiT: normal with std sqrt(2 / fan_out)
-        if isinstance(module, nn.Conv2d):
-            fan_out = module.kernel_size[0] * module.kernel_size[1] * \
-                module.out_channels // module.groups
-            nn.init.normal_(module.weight, 0, math.sqrt(2.0 / fan_out))
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
 
     def stage_parts(self, index: int) -> list:
         if index == 0:

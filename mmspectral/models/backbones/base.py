@@ -1,6 +1,7 @@
 """What every mmspectral backbone shares: arch lookup and the dense-prediction
 arguments (``out_indices``, ``frozen_stages``, ``norm_eval``), with one
 meaning across families."""
+import math
 import os.path as osp
 import re
 from typing import Iterable, List, Sequence, Union
@@ -59,6 +60,17 @@ def deit_init(module: nn.Module):
     elif isinstance(module, nn.LayerNorm):
         nn.init.ones_(module.weight)
         nn.init.zeros_(module.bias)
+
+
+def conv_fan_out_init(module: nn.Module):
+    """Convolutions normal with std ``sqrt(2 / fan_out)``, zero bias: the
+    initialisation of PVTv2, SegFormer's MiT and hierarchical SpectFormer."""
+    if isinstance(module, nn.Conv2d):
+        fan_out = module.kernel_size[0] * module.kernel_size[1] * \
+            module.out_channels // module.groups
+        nn.init.normal_(module.weight, 0, math.sqrt(2.0 / fan_out))
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
 
 
 def normalize_out_indices(out_indices: Union[int, Sequence[int]],

@@ -1,0 +1,5 @@
+_base_ = './spectformer-xs_8xb128_in1k.py'
+
+model = dict(
+    backbone=dict(arch='s', drop_path_rate=0.15),
+    head=dict(in_channels=384))
