@@ -8,17 +8,16 @@ from typing import Sequence, Union
 
 import numpy as np
 import torch.nn as nn
-import torch.utils.checkpoint as cp
 from mmcv.cnn import build_norm_layer
 from mmcv.cnn.bricks import DropPath
 from torch import Tensor
 
 from mmspectral.registry import MODELS
-from ..layers import AFNO2d, Mlp
+from ..layers import AFNO2d, CheckpointedBlock, Mlp
 from .base import SpectralBackbone, deit_init, normalize_out_indices
 
 
-class AFNOBlock(nn.Module):
+class AFNOBlock(CheckpointedBlock):
     """The official AFNONet block on ``(B, H, W, C)`` maps::
 
         y = afno(norm1(x))            # AFNO2d adds norm1(x) itself
@@ -72,11 +71,6 @@ class AFNOBlock(nn.Module):
         if self.double_skip:
             y = x = y + x
         return x + self.drop_path(self.mlp(self.norm2(y)))
-
-    def forward(self, x: Tensor) -> Tensor:
-        if self.with_cp and x.requires_grad:
-            return cp.checkpoint(self._forward, x, use_reentrant=False)
-        return self._forward(x)
 
 
 @MODELS.register_module()

@@ -12,18 +12,17 @@ from typing import Sequence, Union
 
 import numpy as np
 import torch.nn as nn
-import torch.utils.checkpoint as cp
 from mmcv.cnn import build_norm_layer
 from mmcv.cnn.bricks import DropPath
 from torch import Tensor
 
 from mmspectral.registry import MODELS
-from ..layers import AFNO2d
+from ..layers import AFNO2d, CheckpointedBlock
 from .base import (SpectralBackbone, conv_fan_out_init, deit_init,
                    normalize_out_indices)
 
 
-class AFNOMiTLayer(nn.Module):
+class AFNOMiTLayer(CheckpointedBlock):
     """A MiT encoder layer with AFNO in place of efficient self-attention,
     keeping SegFormer's two residuals on ``(B, N, C)`` tokens::
 
@@ -76,12 +75,6 @@ class AFNOMiTLayer(nn.Module):
         grid = self.norm1(x).unflatten(1, hw_shape)
         x = x + self.drop_path(self.filter(grid).flatten(1, 2))
         return self.ffn(self.norm2(x), hw_shape, identity=x)
-
-    def forward(self, x: Tensor, hw_shape) -> Tensor:
-        if self.with_cp and x.requires_grad:
-            return cp.checkpoint(
-                self._forward, x, hw_shape, use_reentrant=False)
-        return self._forward(x, hw_shape)
 
 
 @MODELS.register_module()

@@ -8,17 +8,17 @@ from typing import List, Sequence, Union
 
 import numpy as np
 import torch.nn as nn
-import torch.utils.checkpoint as cp
 from mmcv.cnn import build_norm_layer
 from mmcv.cnn.bricks import DropPath
 from torch import Tensor
 
 from mmspectral.registry import MODELS
-from ..layers import GlobalFilter, LayerScale, Mlp, pad_to_multiple
+from ..layers import (CheckpointedBlock, GlobalFilter, LayerScale, Mlp,
+                      pad_to_multiple)
 from .base import SpectralBackbone, deit_init, normalize_out_indices
 
 
-class GFNetBlock(nn.Module):
+class GFNetBlock(CheckpointedBlock):
     """``x + drop_path(gamma * mlp(norm2(filter(norm1(x)))))`` on ``(B, H, W,
     C)`` maps: one residual per block, the filter and MLP in series.
 
@@ -61,14 +61,9 @@ class GFNetBlock(nn.Module):
         self.drop_path = DropPath(
             drop_path_rate) if drop_path_rate > 0 else nn.Identity()
 
-    def _residual(self, x: Tensor) -> Tensor:
-        x = self.mlp(self.norm2(self.filter(self.norm1(x))))
-        return self.drop_path(self.layer_scale(x))
-
-    def forward(self, x: Tensor) -> Tensor:
-        if self.with_cp and x.requires_grad:
-            return x + cp.checkpoint(self._residual, x, use_reentrant=False)
-        return x + self._residual(x)
+    def _forward(self, x: Tensor) -> Tensor:
+        y = self.mlp(self.norm2(self.filter(self.norm1(x))))
+        return x + self.drop_path(self.layer_scale(y))
 
 
 @MODELS.register_module()

@@ -10,13 +10,13 @@ from typing import Sequence, Union
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.utils.checkpoint as cp
 from mmcv.cnn.bricks import DropPath
 from mmengine.model.weight_init import trunc_normal_
 from torch import Tensor
 
 from mmspectral.registry import MODELS
-from ..layers import GlobalFilter, LayerNorm2d, LayerScale, pad_to_multiple
+from ..layers import (CheckpointedBlock, GlobalFilter, LayerNorm2d, LayerScale,
+                      pad_to_multiple)
 from .base import SpectralBackbone, normalize_out_indices
 
 
@@ -93,7 +93,7 @@ class GnConv(nn.Module):
         return self.proj_out(x)
 
 
-class HorNetBlock(nn.Module):
+class HorNetBlock(CheckpointedBlock):
     """``x + drop_path(gamma1 * gnconv(norm1(x)))``, then an MLP residual
     in channels-last layout, on ``(B, C, H, W)`` maps."""
 
@@ -126,11 +126,6 @@ class HorNetBlock(nn.Module):
         y = self.pwconv2(self.act(self.pwconv1(self.norm2(
             x.permute(0, 2, 3, 1)))))
         return x + self.drop_path(self.ls2(y).permute(0, 3, 1, 2))
-
-    def forward(self, x: Tensor) -> Tensor:
-        if self.with_cp and x.requires_grad:
-            return cp.checkpoint(self._forward, x, use_reentrant=False)
-        return self._forward(x)
 
 
 @MODELS.register_module()

@@ -10,20 +10,19 @@ from typing import Sequence, Union
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.utils.checkpoint as cp
 from mmcv.cnn import build_norm_layer
 from mmcv.cnn.bricks import DropPath
 from torch import Tensor
 
 from mmspectral.registry import MODELS
-from ..layers import (ClassAttention, ConvMlp, GlobalFilter, Mlp,
-                      MultiheadSelfAttention)
+from ..layers import (CheckpointedBlock, ClassAttention, ConvMlp, GlobalFilter,
+                      Mlp, MultiheadSelfAttention)
 from .base import (SpectralBackbone, conv_fan_out_init, deit_init,
                    normalize_out_indices)
 from .gfnet import GFNetBlock
 
 
-class SpectFormerBlock(nn.Module):
+class SpectFormerBlock(CheckpointedBlock):
     """A pre-norm block with two residuals on ``(B, H, W, C)`` maps::
 
         x = x + drop_path(mixer(norm1(x)))
@@ -89,11 +88,6 @@ class SpectFormerBlock(nn.Module):
     def _forward(self, x: Tensor) -> Tensor:
         x = x + self.drop_path(self._mix(self.norm1(x)))
         return x + self.drop_path(self.mlp(self.norm2(x)))
-
-    def forward(self, x: Tensor) -> Tensor:
-        if self.with_cp and x.requires_grad:
-            return cp.checkpoint(self._forward, x, use_reentrant=False)
-        return self._forward(x)
 
 
 class ClassBlock(nn.Module):

@@ -2,7 +2,9 @@
 from typing import Callable, Dict, Hashable, Tuple
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
+import torch.utils.checkpoint as cp
 from torch import Tensor
 
 
@@ -64,3 +66,18 @@ class EvalCache:
         value = compute().detach()
         self._store[key] = (token, value)
         return value
+
+
+class CheckpointedBlock(nn.Module):
+    """A block whose ``forward`` runs ``_forward`` through activation
+    checkpointing (recomputed in the backward pass, saving memory) when
+    ``self.with_cp`` is set and the input needs gradients."""
+    with_cp = False
+
+    def _forward(self, x: Tensor, *args) -> Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: Tensor, *args) -> Tensor:
+        if self.with_cp and x.requires_grad:
+            return cp.checkpoint(self._forward, x, *args, use_reentrant=False)
+        return self._forward(x, *args)
