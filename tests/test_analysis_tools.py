@@ -1,10 +1,21 @@
-"""The benchmark tools run on tiny inputs and print their tables."""
+"""The analysis tools (FLOPs, model table, benchmarks, filter plots) run on
+tiny inputs and print what they promise."""
+import csv
 import sys
+
+import pytest
+import torch
 
 from conftest import REPO
 
 sys.path.insert(0, str(REPO / 'tools' / 'analysis_tools'))
+import benchmark  # noqa: E402
 import benchmark_layers  # noqa: E402
+import get_flops  # noqa: E402
+import model_table  # noqa: E402
+import visualize_filters  # noqa: E402
+
+GFNET_H_TI = str(REPO / 'configs/gfnet/gfnet-h-ti_8xb128_in1k.py')
 
 
 def test_benchmark_layers_prints_a_table(capsys, tmp_path):
@@ -17,3 +28,130 @@ def test_benchmark_layers_prints_a_table(capsys, tmp_path):
     assert 'forward + backward' in printed
     assert '| 9x13x16' in printed and 'AFNO speed-up f=0.5' in printed
     assert out.read_text().strip() == printed.strip()
+
+
+def test_benchmark_layers_compares_with_the_naive_core(capsys):
+    assert benchmark_layers.main([
+        '--sizes', '12x20x8:7', '--fractions', '1', '--repeat', '1',
+        '--warmup', '0', '--backbone', 'gfnet-h-ti', '--image', '45', '67'
+    ]) == 0
+    printed = capsys.readouterr().out
+    row = next(line for line in printed.splitlines() if '| 12x20x8' in line)
+    cells = [cell.strip() for cell in row.split('|')[1:-1]]
+    assert cells[1] == '7x7' and cells[4].endswith('x')
+    assert float(cells[5]) <= 1e-5  # same outputs as the naive layer
+    backbone = next(line for line in printed.splitlines()
+                    if line.startswith('| gfnet-h-ti'))
+    # identical outputs: the max |diff| column is (close to) zero
+    assert float(backbone.split('|')[-2]) <= 1e-5
+
+
+def test_naive_copy_swaps_every_filter_and_keeps_the_weights():
+    from mmspectral.models.backbones import HorNet
+    model = HorNet('t-gf').eval()
+    naive = benchmark_layers.naive_copy(model)
+    assert not any(
+        isinstance(m, benchmark_layers.GlobalFilter) for m in naive.modules())
+    x = torch.randn(1, 3, 70, 50)
+    assert benchmark_layers.max_difference(model, naive, x) <= 1e-5
+
+
+def test_get_flops_classifier_and_detector(capsys):
+    assert get_flops.main([GFNET_H_TI, '--shape', '64', '--by-module',
+                           '1']) == 0
+    printed = capsys.readouterr().out
+    assert 'ImageClassifier at 64x64' in printed and 'backbone' in printed
+    detector = str(REPO / 'configs/gfnet/mask-rcnn_gfnet-h-ti_fpn_1x_coco.py')
+    assert get_flops.main([detector, '--shape', '96', '128']) == 0
+    assert 'MaskRCNN at 96x128' in capsys.readouterr().out
+    assert get_flops.main([detector, '--shape', '64', '--backbone-only']) == 0
+    assert 'backbone at 64x64' in capsys.readouterr().out
+
+
+def test_model_table_puts_published_numbers_beside_ours(capsys, tmp_path):
+    out = tmp_path / 'table.md'
+    assert model_table.main(
+        ['--only', 'gfnet-s', 'convnext-t (peer)', '--out', str(out)]) == 0
+    rows = {
+        line.split('|')[1].strip(): line
+        for line in capsys.readouterr().out.splitlines() if '|' in line
+    }
+    # GFNet-S: 24.87M / 4.49G against the published 25M / 4.5G
+    assert '| 25 ' in rows['gfnet-s'] and '(match)' in rows['gfnet-s']
+    assert '28.59' in rows['convnext-t (peer)']
+    assert out.read_text().count('\n| ') >= 3
+    with pytest.raises(SystemExit, match='unknown'):
+        model_table.main(['--only', 'resnet-50'])
+
+
+def test_compare_rounds_to_the_published_precision():
+    assert model_table.compare(7.51, '7') == '+7.3%'
+    assert model_table.compare(15.09, '15') == '+0.6% (match)'
+    assert model_table.compare(3.941, '3.90') == '+1.1%'
+    assert model_table.compare(1.0, None) == '–'
+
+
+def test_benchmark_writes_tables_csv_and_plot(capsys, tmp_path):
+    assert benchmark.main([
+        '--models', 'gfnet-h-ti', 'convnext-t (mmpretrain)', '--sizes', '32',
+        '48x64', '--repeat', '1', '--warmup', '0', '--out-dir',
+        str(tmp_path)
+    ]) == 0
+    printed = capsys.readouterr().out
+    assert 'Latency (ms)' in printed and 'Peak memory (MiB)' in printed
+    assert '| convnext-t (mmpretrain)' in printed
+    with open(tmp_path / 'benchmark.csv') as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 4 and all(float(r['latency_ms']) > 0 for r in rows)
+    assert (tmp_path / 'benchmark.png').stat().st_size > 1000
+    assert benchmark.fit_exponent([1, 10, 100], [2, 20, 200]) == \
+        pytest.approx(1.0)
+
+
+def test_benchmark_rejects_unknown_models():
+    with pytest.raises(SystemExit):
+        benchmark.main(['--models', 'resnet-50'])
+
+
+def test_visualize_filters_from_config_and_checkpoint(tmp_path, capsys):
+    assert visualize_filters.main([GFNET_H_TI, '--out', str(tmp_path / 'a'),
+                                   '--layers', '*stages.3.*']) == 0
+    assert (tmp_path / 'a/spectra.png').stat().st_size > 1000
+    assert (tmp_path / 'a/kernels.png').stat().st_size > 1000
+    assert len(list((tmp_path / 'a/layers').glob('*.png'))) == 3
+    # a bare state dict with filters in the official (h, w, C, 2) layout
+    ckpt = tmp_path / 'gf.pth'
+    torch.save({'model': {'blocks.0.filter.complex_weight':
+                          torch.randn(14, 8, 4, 2)}}, ckpt)
+    assert visualize_filters.main([str(ckpt), '--out',
+                                   str(tmp_path / 'b')]) == 0
+    assert 'blocks.0.filter.png' in [
+        p.name for p in (tmp_path / 'b/layers').iterdir()
+    ]
+
+
+def test_spectrum_of_an_identity_filter_is_flat_and_its_kernel_a_delta():
+    weight = torch.zeros(8, 5, 2, 2)
+    weight[..., 0] = 1.0  # all-pass: 1 + 0j at every frequency
+    spectrum, kernel = visualize_filters.spectrum_and_kernel(weight)
+    assert torch.allclose(spectrum, torch.zeros_like(spectrum), atol=1e-6)
+    centre = kernel[:, 4, 4]
+    assert torch.allclose(centre, torch.ones_like(centre))
+    assert kernel.abs().sum() == pytest.approx(centre.abs().sum())
+
+
+def test_visualize_filters_errors_name_the_problem(tmp_path):
+    afno = str(REPO / 'configs/afno/afno-ti_8xb128_in1k.py')
+    with pytest.raises(ValueError, match='no global filters'):
+        visualize_filters.main([afno, '--out', str(tmp_path)])
+    with pytest.raises(FileNotFoundError):
+        visualize_filters.main(['missing.pth', '--out', str(tmp_path)])
+
+
+def test_visualize_filters_reads_the_official_hornet_layout(tmp_path):
+    weight = torch.randn(32, 14, 8, 2)  # (C, h, w, 2)
+    ckpt = tmp_path / 'hornet.pth'
+    torch.save({'stages.2.0.gnconv.dwconv.complex_weight': weight}, ckpt)
+    filters = visualize_filters.filters_from_checkpoint(str(ckpt))
+    assert torch.equal(filters['stages.2.0.gnconv.dwconv'],
+                       weight.permute(1, 2, 0, 3))

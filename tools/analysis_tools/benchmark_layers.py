@@ -2,32 +2,86 @@
 
     python tools/analysis_tools/benchmark_layers.py [--sizes 200x336x64 ...]
         [--fractions 1 0.5 0.25] [--repeat 10] [--threads N] [--device cpu]
-        [--backward] [--out table.md]
+        [--backward] [--out table.md] [--backbone gfnet-h-s --image 1024]
 
-Prints a markdown table: the global filter (the spectral core of GFNet,
-SpectFormer and HorNet) and the AFNO mixer at each kept-mode fraction, with
-the AFNO speed-up over keeping every mode.
+Prints a markdown table per feature map: our global filter (the spectral core
+of GFNet, SpectFormer and HorNet) against the naive formulation, and the AFNO
+mixer at each kept-mode fraction with its speed-up over keeping every mode.
+
+The naive global filter is the official GFNet layer made size-agnostic the way
+the official HorNet dense code does it: channels-last ``rfft2`` over dims
+(1, 2) after an unconditional float cast, the filter re-interpolated on every
+call, an out-of-place complex product. With ``--backbone`` the same
+comparison is made on a whole backbone: every GlobalFilter swapped for the
+naive layer with the same weights, outputs checked equal.
 """
 import argparse
+import copy
 import sys
 
 import torch
+import torch.nn as nn
 
 from mmspectral.models.layers import AFNO2d, GlobalFilter
+from mmspectral.models.layers.global_filter import resize_filter
 from mmspectral.utils import format_table, median_time
 
-# (H, W, C) of Mask R-CNN (800x1344 input) and SegFormer (1024x1024) maps
-DEFAULT_SIZES = ('200x336x64', '100x168x128', '50x84x256', '25x42x512',
-                 '256x256x64', '128x128x128', '64x64x320', '32x32x512')
+# H x W x C : S -- maps of Mask R-CNN (800x1344 input) and SegFormer
+# (1024x1024) with the filter stored for S x S, its ImageNet-224 size
+DEFAULT_SIZES = ('200x336x64:56', '100x168x128:28', '50x84x256:14',
+                 '25x42x512:7', '256x256x64:56', '128x128x128:28',
+                 '64x64x320:14', '32x32x512:7')
+
+FAMILIES = {'gfnet': 'GFNet', 'hornet': 'HorNet', 'spectformer': 'SpectFormer'}
+
+
+class NaiveGlobalFilter(nn.Module):
+    """The baseline: :class:`GlobalFilter` computed the naive way."""
+
+    def __init__(self, layer: GlobalFilter):
+        super().__init__()
+        self.complex_weight = layer.complex_weight
+        self.spatial_size = layer.spatial_size
+        self.resize_mode = layer.resize_mode
+        self.channels_last = layer.channels_last
+
+    def forward(self, x):
+        dims = (1, 2) if self.channels_last else (2, 3)
+        size = (x.shape[dims[0]], x.shape[dims[1]])
+        dtype = x.dtype
+        x = x.to(torch.float32)
+        spectrum = torch.fft.rfft2(x, dim=dims, norm='ortho')
+        weight = resize_filter(self.complex_weight.float(), self.spatial_size,
+                               size, self.resize_mode)
+        weight = torch.view_as_complex(weight.contiguous())
+        if not self.channels_last:
+            weight = weight.permute(2, 0, 1)
+        spectrum = spectrum * weight
+        out = torch.fft.irfft2(spectrum, s=size, dim=dims, norm='ortho')
+        return out.to(dtype)
+
+
+def naive_copy(model: nn.Module) -> nn.Module:
+    """``model`` with every GlobalFilter replaced by the naive layer (same
+    weights, shared)."""
+    model = copy.deepcopy(model)
+    for name, module in list(model.named_modules()):
+        for child_name, child in module.named_children():
+            if isinstance(child, GlobalFilter):
+                setattr(module, child_name, NaiveGlobalFilter(child))
+    return model
 
 
 def parse_size(text: str):
+    """``HxWxC`` or ``HxWxC:S`` -> (H, W, C, S); S defaults to H."""
     try:
-        height, width, channels = (int(v) for v in text.split('x'))
+        shape, _, stored = text.partition(':')
+        height, width, channels = (int(v) for v in shape.split('x'))
+        stored = int(stored) if stored else height
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f'size {text!r} is not HxWxC, e.g. 200x336x64')
-    return height, width, channels
+            f'size {text!r} is not HxWxC[:S], e.g. 200x336x64:56')
+    return height, width, channels, stored
 
 
 def parse_args(argv=None):
@@ -35,7 +89,8 @@ def parse_args(argv=None):
     parser.add_argument(
         '--sizes', nargs='+', type=parse_size,
         default=[parse_size(s) for s in DEFAULT_SIZES],
-        help='feature maps HxWxC')
+        help='feature maps HxWxC, optionally :S, the size the filter is '
+        'stored for (default H: no resize)')
     parser.add_argument(
         '--fractions', nargs='+', type=float, default=[1.0, 0.5, 0.25],
         help='AFNO hard_thresholding_fraction values')
@@ -47,6 +102,12 @@ def parse_args(argv=None):
     parser.add_argument(
         '--backward', action='store_true', help='time forward + backward')
     parser.add_argument('--out', help='also write the table to this file')
+    parser.add_argument(
+        '--backbone', metavar='FAMILY-ARCH',
+        help='also compare a whole backbone, e.g. gfnet-h-s')
+    parser.add_argument(
+        '--image', type=int, nargs='+', default=[1024],
+        help='backbone input size, H or H W. Defaults to 1024')
     return parser.parse_args(argv)
 
 
@@ -61,34 +122,76 @@ def time_layer(layer, x, args) -> float:
         return median_time(run, args.warmup, args.repeat, args.device)
 
 
+def max_difference(a: nn.Module, b: nn.Module, x) -> float:
+    with torch.no_grad():
+        out_a, out_b = a(x), b(x)
+    if isinstance(out_a, torch.Tensor):
+        out_a, out_b = [out_a], [out_b]
+    return max((p - q).abs().max().item() for p, q in zip(out_a, out_b))
+
+
+def layer_row(height, width, channels, stored, args):
+    x = torch.randn(args.batch, height, width, channels,
+                    device=args.device, requires_grad=args.backward)
+    ours = GlobalFilter(channels, stored).to(args.device)
+    naive = NaiveGlobalFilter(ours)
+    ours.eval(), naive.eval()
+    diff = max_difference(ours, naive, x)
+    t_naive, t_ours = time_layer(naive, x, args), time_layer(ours, x, args)
+    afno = []
+    for fraction in args.fractions:
+        blocks = next(b for b in (8, 4, 2, 1) if channels % b == 0)
+        layer = AFNO2d(channels, blocks, hard_thresholding_fraction=fraction)
+        afno.append(time_layer(layer.to(args.device), x, args))
+    return ([f'{height}x{width}x{channels}', f'{stored}x{stored}',
+             f'{1e3 * t_naive:.2f}', f'{1e3 * t_ours:.2f}',
+             f'{t_naive / t_ours:.2f}x', f'{diff:.1e}'] +
+            [f'{1e3 * t:.2f}' for t in afno] +
+            [f'{afno[0] / t:.2f}x' for t in afno[1:]])
+
+
+def build_backbone(name: str) -> nn.Module:
+    import mmspectral  # noqa: F401
+    from mmspectral.registry import MODELS
+    family, _, arch = name.partition('-')
+    if family not in FAMILIES or not arch:
+        raise SystemExit(f'--backbone {name!r}: expected FAMILY-ARCH with '
+                         f'FAMILY one of {list(FAMILIES)}, e.g. gfnet-h-s')
+    return MODELS.build(dict(type=FAMILIES[family], arch=arch))
+
+
+def backbone_comparison(args) -> str:
+    size = args.image * 2 if len(args.image) == 1 else args.image
+    ours = build_backbone(args.backbone).to(args.device).eval()
+    naive = naive_copy(ours)
+    x = torch.randn(args.batch, 3, *size, device=args.device)
+    diff = max_difference(ours, naive, x)
+    args.backward = False
+    t_naive, t_ours = time_layer(naive, x, args), time_layer(ours, x, args)
+    table = format_table(
+        ['backbone', 'input', 'naive ms', 'ours ms', 'speed-up',
+         'max |diff|'],
+        [[args.backbone, f'{size[0]}x{size[1]}', f'{1e3 * t_naive:.1f}',
+          f'{1e3 * t_ours:.1f}', f'{t_naive / t_ours:.2f}x', f'{diff:.1e}']])
+    return f'Whole backbone, eval forward\n\n{table}\n'
+
+
 def main(argv=None):
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    header = ['map (HxWxC)', 'global filter ms'] + [
+    header = ['map (HxWxC)', 'filter stored', 'naive GF ms', 'GF ms',
+              'GF speed-up', 'max |diff|'] + [
         f'AFNO f={f:g} ms' for f in args.fractions
     ] + [f'AFNO speed-up f={f:g}' for f in args.fractions[1:]]
-    rows = []
-    for height, width, channels in args.sizes:
-        x = torch.randn(args.batch, height, width, channels,
-                        device=args.device, requires_grad=args.backward)
-        layer = GlobalFilter(channels, (height, width)).to(args.device)
-        row = [f'{height}x{width}x{channels}',
-               f'{1e3 * time_layer(layer, x, args):.2f}']
-        afno = []
-        for fraction in args.fractions:
-            blocks = next(b for b in (8, 4, 2, 1) if channels % b == 0)
-            layer = AFNO2d(channels, blocks,
-                           hard_thresholding_fraction=fraction)
-            afno.append(time_layer(layer.to(args.device), x, args))
-        row += [f'{1e3 * t:.2f}' for t in afno]
-        row += [f'{afno[0] / t:.2f}x' for t in afno[1:]]
-        rows.append(row)
+    rows = [layer_row(*size, args) for size in args.sizes]
     mode = 'forward + backward' if args.backward else 'forward'
     threads = torch.get_num_threads()
     table = format_table(header, rows)
     text = (f'{mode}, batch {args.batch}, device {args.device}, '
             f'{threads} CPU threads, median of {args.repeat}\n\n{table}\n')
+    if args.backbone:
+        text += '\n' + backbone_comparison(args)
     print(text)
     if args.out:
         with open(args.out, 'w') as f:

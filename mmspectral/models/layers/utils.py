@@ -60,6 +60,8 @@ class EvalCache:
         if not cacheable:
             return compute()
         token = self._token(param)
+        # sizes read off a traced tensor are tensors, not ints
+        key = tuple(int(k) for k in key) if isinstance(key, tuple) else key
         hit = self._store.get(key)
         if hit is not None and hit[0] == token:
             return hit[1]

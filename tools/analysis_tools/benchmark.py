@@ -1,0 +1,295 @@
+"""Backbone latency, throughput and peak memory versus input size, against
+the peers a user would pick instead.
+
+    python tools/analysis_tools/benchmark.py [--models gfnet-h-s swin-t ...]
+        [--sizes 224 512 1024 2048 1024x2048] [--backward] [--amp]
+        [--device cpu|cuda] [--threads N] [--repeat 5] [--warmup 1]
+        [--batch 1] [--out-dir DIR]
+
+Our backbones are built from mmspectral; the peers from the installed
+libraries in the same run: Swin-T (mmdet), MiT-B2 (mmseg), ConvNeXt-T and
+HorNet-T-GF (mmpretrain). Each model runs in eval mode under ``no_grad``
+(``--backward``: train mode, forward + backward of the summed outputs).
+Latency is the median of ``--repeat`` runs after ``--warmup``; CUDA runs are
+synchronised. Peak memory is ``torch.cuda.max_memory_allocated`` on a GPU and
+the growth of the process's peak resident set (``VmHWM``, reset before each
+measurement) on the CPU. A run that fails (e.g. out of memory) is recorded as
+such and the others go on.
+
+Writes DIR/benchmark.md (the printed tables), DIR/benchmark.csv and
+DIR/benchmark.png: time against pixels on log-log axes, each model with its
+fitted scaling exponent (time ~ pixels^k).
+"""
+import argparse
+import csv
+import math
+import os
+import os.path as osp
+import re
+import sys
+
+import numpy as np
+import torch
+
+from mmspectral.utils import format_table, median_time
+
+# name: (registry scope, backbone config)
+MODELS = {
+    'gfnet-h-ti': ('mmspectral', dict(type='GFNet', arch='h-ti')),
+    'gfnet-h-s': ('mmspectral', dict(type='GFNet', arch='h-s')),
+    'gfnet-xs': ('mmspectral', dict(type='GFNet', arch='xs')),
+    'spectformer-h-s': ('mmspectral', dict(type='SpectFormer', arch='h-s')),
+    'hornet-t-gf': ('mmspectral', dict(type='HorNet', arch='t-gf')),
+    'afno-mit-b2': ('mmspectral', dict(type='AFNOMiT', arch='b2')),
+    'swin-t (mmdet)': ('mmdet', dict(type='SwinTransformer')),
+    'mit-b2 (mmseg)': ('mmseg', dict(
+        type='MixVisionTransformer', embed_dims=64, num_layers=[3, 4, 6, 3],
+        num_heads=[1, 2, 5, 8])),
+    'convnext-t (mmpretrain)': ('mmpretrain', dict(
+        type='ConvNeXt', arch='tiny', out_indices=(0, 1, 2, 3),
+        gap_before_final_norm=False)),
+    'hornet-t-gf (mmpretrain)': ('mmpretrain', dict(
+        type='HorNet', arch='tiny-gf', out_indices=(0, 1, 2, 3),
+        gap_before_final_norm=False)),
+}  # yapf: disable
+
+DEFAULT_MODELS = ('gfnet-h-s', 'spectformer-h-s', 'hornet-t-gf',
+                  'afno-mit-b2', 'swin-t (mmdet)', 'mit-b2 (mmseg)',
+                  'convnext-t (mmpretrain)', 'hornet-t-gf (mmpretrain)')
+DEFAULT_SIZES = ('224', '512', '1024', '2048', '1024x2048')
+
+
+def parse_size(text: str):
+    match = re.fullmatch(r'(\d+)(?:x(\d+))?', text)
+    if not match:
+        raise argparse.ArgumentTypeError(
+            f'size {text!r} is not N or HxW, e.g. 1024x2048')
+    height = int(match.group(1))
+    return height, int(match.group(2) or height)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument(
+        '--models', nargs='+', default=list(DEFAULT_MODELS),
+        help=f'from: {", ".join(MODELS)}')
+    parser.add_argument(
+        '--sizes', nargs='+', type=parse_size,
+        default=[parse_size(s) for s in DEFAULT_SIZES],
+        help='input sizes, N or HxW')
+    parser.add_argument('--batch', type=int, default=1)
+    parser.add_argument('--repeat', type=int, default=5)
+    parser.add_argument('--warmup', type=int, default=1)
+    parser.add_argument('--threads', type=int, help='torch CPU threads')
+    parser.add_argument('--device', default='cpu')
+    parser.add_argument(
+        '--backward', action='store_true', help='time forward + backward')
+    parser.add_argument(
+        '--amp', action='store_true', help='autocast to float16 (CUDA)')
+    parser.add_argument('--out-dir', help='write .md, .csv and .png here')
+    args = parser.parse_args(argv)
+    unknown = [m for m in args.models if m not in MODELS]
+    if unknown:
+        parser.error(f'unknown model(s) {unknown}; choose from '
+                     f'{list(MODELS)}')
+    if args.amp and not args.device.startswith('cuda'):
+        parser.error('--amp needs --device cuda')
+    return args
+
+
+def build_backbone(name: str) -> torch.nn.Module:
+    from mmengine.registry import MODELS as ROOT
+    from mmengine.registry import DefaultScope
+
+    import mmspectral  # noqa: F401  (registers our backbones)
+    scope, cfg = MODELS[name]
+    if scope != 'mmspectral':
+        __import__(f'{scope}.models')
+    with DefaultScope.overwrite_default_scope(scope):
+        return ROOT.build(dict(cfg))
+
+
+class PeakMemory:
+    """Peak memory of the code run inside, in MiB (see the module doc)."""
+
+    STATUS = '/proc/self/status'
+
+    def __init__(self, device: str):
+        self.cuda = device.startswith('cuda')
+        self.peak = float('nan')
+
+    def _rss_kib(self, field: str) -> int:
+        with open(self.STATUS) as f:
+            return int(re.search(rf'{field}:\s+(\d+)', f.read()).group(1))
+
+    def __enter__(self):
+        if self.cuda:
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            self.base = torch.cuda.memory_allocated()
+        else:
+            try:
+                with open('/proc/self/clear_refs', 'w') as f:
+                    f.write('5')  # resets VmHWM to the current RSS
+                self.base = self._rss_kib('VmRSS') * 1024
+            except OSError:
+                self.base = None
+        return self
+
+    def __exit__(self, *exc):
+        if self.cuda:
+            torch.cuda.synchronize()
+            peak = torch.cuda.max_memory_allocated()
+        elif self.base is not None:
+            peak = self._rss_kib('VmHWM') * 1024
+        else:
+            return False
+        self.peak = (peak - self.base) / 2**20
+        return False
+
+
+def step_fn(model, x, args):
+    outputs = lambda: model(x)  # noqa: E731
+
+    def run():
+        with torch.autocast('cuda', enabled=args.amp):
+            outs = outputs()
+        if args.backward:
+            sum(o.float().sum() for o in outs).backward()
+            model.zero_grad(set_to_none=True)
+
+    return run
+
+
+def measure(model, size, args):
+    """(median seconds, peak MiB) of one batch at ``size``."""
+    x = torch.randn(args.batch, 3, *size, device=args.device)
+    model.train(args.backward)
+    run = step_fn(model, x, args)
+    with torch.set_grad_enabled(args.backward):
+        with PeakMemory(args.device) as memory:
+            run()
+        seconds = median_time(run, args.warmup, args.repeat, args.device)
+    return seconds, memory.peak
+
+
+def fit_exponent(pixels, seconds):
+    """k of ``seconds ~ pixels^k`` by least squares on log-log axes."""
+    points = [(p, s) for p, s in zip(pixels, seconds) if math.isfinite(s)]
+    if len(points) < 2:
+        return float('nan')
+    logp, logs = np.log([p for p, _ in points]), np.log([s for _, s in points])
+    return float(np.polyfit(logp, logs, 1)[0])
+
+
+def run_benchmark(args):
+    results = {}
+    for name in args.models:
+        model = build_backbone(name).to(args.device)
+        results[name] = {}
+        for size in args.sizes:
+            try:
+                results[name][size] = measure(model, size, args)
+            except (RuntimeError, MemoryError) as err:  # OOM and friends
+                print(f'{name} at {size[0]}x{size[1]} failed: '
+                      f'{str(err).splitlines()[0]}', file=sys.stderr)
+                results[name][size] = (float('nan'), float('nan'))
+            seconds, peak = results[name][size]
+            print(f'{name} {size[0]}x{size[1]}: {1e3 * seconds:.1f} ms, '
+                  f'{peak:.0f} MiB', file=sys.stderr, flush=True)
+        del model
+    return results
+
+
+def describe_run(args) -> str:
+    mode = 'forward + backward (train mode)' if args.backward else \
+        'forward (eval, no_grad)'
+    if args.device.startswith('cuda'):
+        where = torch.cuda.get_device_name(torch.device(args.device))
+        where += ', AMP float16' if args.amp else ', float32'
+    else:
+        where = f'CPU, {torch.get_num_threads()} threads, float32'
+    return (f'{mode}, batch {args.batch}, {where}; median of {args.repeat} '
+            f'after {args.warmup} warm-up; torch {torch.__version__}')
+
+
+def fmt(value, spec):
+    return format(value, spec) if math.isfinite(value) else 'failed'
+
+
+def tables(results, args) -> str:
+    sizes = [f'{h}x{w}' for h, w in args.sizes]
+    pixels = [h * w for h, w in args.sizes]
+    latency, throughput, memory = [], [], []
+    for name, by_size in results.items():
+        seconds = [by_size[s][0] for s in args.sizes]
+        latency.append([name] + [fmt(1e3 * t, '.1f') for t in seconds] +
+                       [fmt(fit_exponent(pixels, seconds), '.2f')])
+        throughput.append([name] + [fmt(args.batch / t, '.2f')
+                                    for t in seconds])
+        memory.append([name] + [fmt(by_size[s][1], '.0f')
+                                for s in args.sizes])
+    return '\n\n'.join([
+        describe_run(args),
+        'Latency (ms); k: fitted exponent of time ~ pixels^k\n\n' +
+        format_table(['model'] + sizes + ['k'], latency),
+        'Throughput (images/s)\n\n' +
+        format_table(['model'] + sizes, throughput),
+        'Peak memory (MiB)\n\n' + format_table(['model'] + sizes, memory),
+    ]) + '\n'
+
+
+def write_csv(results, args, path):
+    with open(path, 'w', newline='') as f:
+        writer = csv.writer(f)
+        writer.writerow(['model', 'height', 'width', 'latency_ms',
+                         'images_per_s', 'peak_mib'])
+        for name, by_size in results.items():
+            for (height, width), (seconds, peak) in by_size.items():
+                writer.writerow([name, height, width, 1e3 * seconds,
+                                 args.batch / seconds, peak])
+
+
+def plot(results, args, path):
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 5))
+    for name, by_size in results.items():
+        points = sorted((h * w, by_size[(h, w)][0]) for h, w in args.sizes
+                        if math.isfinite(by_size[(h, w)][0]))
+        if not points:
+            continue
+        pixels, seconds = zip(*points)
+        k = fit_exponent(pixels, seconds)
+        style = '-' if MODELS[name][0] == 'mmspectral' else '--'
+        ax.loglog(pixels, [1e3 * s for s in seconds], style, marker='o',
+                  label=f'{name} (k={k:.2f})')
+    ax.set_xlabel('input pixels')
+    ax.set_ylabel('latency (ms)')
+    ax.set_title(describe_run(args).split(';')[0], fontsize=9)
+    ax.grid(True, which='both', alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    results = run_benchmark(args)
+    text = tables(results, args)
+    print(text)
+    if args.out_dir:
+        os.makedirs(args.out_dir, exist_ok=True)
+        with open(osp.join(args.out_dir, 'benchmark.md'), 'w') as f:
+            f.write(text)
+        write_csv(results, args, osp.join(args.out_dir, 'benchmark.csv'))
+        plot(results, args, osp.join(args.out_dir, 'benchmark.png'))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
