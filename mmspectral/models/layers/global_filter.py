@@ -197,9 +197,10 @@ class GlobalFilter(nn.Module):
         return tuple(size) != self.spatial_size
 
     def complex_filter(self, size: Tuple[int, int]) -> Tensor:
-        """The complex weight on the half spectrum of a ``size`` map, laid
-        out to broadcast against the spectrum: ``(h, w, C)`` for
-        channels-last input, ``(C, h, w)`` otherwise."""
+        """The complex weight on the half spectrum of a ``size`` map, shaped
+        to broadcast against the spectrum: ``(h, w, C)`` for channels-last
+        input, ``(C, h, w)`` otherwise; in memory always ``(C, h, w)``, the
+        layout ``rfft2`` gives the spectrum in both cases."""
         if not self._needs_resize(size):
             return self._to_layout(self.complex_weight.float())
         return self._cache.get(
@@ -209,7 +210,8 @@ class GlobalFilter(nn.Module):
 
     def _to_layout(self, weight: Tensor) -> Tensor:
         weight = torch.view_as_complex(weight.contiguous())
-        return weight if self.channels_last else weight.permute(2, 0, 1)
+        weight = weight.permute(2, 0, 1).contiguous()
+        return weight.permute(1, 2, 0) if self.channels_last else weight
 
     def forward(self, x: Tensor) -> Tensor:
         dims = (1, 2) if self.channels_last else (2, 3)
@@ -222,7 +224,12 @@ class GlobalFilter(nn.Module):
         size = (x.shape[dims[0]], x.shape[dims[1]])
         with torch.autocast(device_type=x.device.type, enabled=False):
             spectrum = torch.fft.rfft2(x.float(), dim=dims, norm='ortho')
-            spectrum = spectrum * self.complex_filter(size)
+            weight = self.complex_filter(size)
+            if torch.is_grad_enabled() and (spectrum.requires_grad
+                                            or weight.requires_grad):
+                spectrum = spectrum * weight
+            else:  # nothing to differentiate: no new spectrum-sized buffer
+                spectrum.mul_(weight)
             out = torch.fft.irfft2(spectrum, s=size, dim=dims, norm='ortho')
         return out.to(x.dtype)
 
