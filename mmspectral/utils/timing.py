@@ -1,7 +1,7 @@
 """Timing helpers for the benchmark tools."""
 import statistics
 import time
-from typing import Callable, List, Sequence
+from typing import Callable, List, Optional, Sequence
 
 import torch
 
@@ -36,3 +36,11 @@ def format_table(header: Sequence[str], rows: List[Sequence]) -> str:
     ]
     lines.insert(1, '|' + '|'.join('-' * (w + 2) for w in widths) + '|')
     return '\n'.join(lines)
+
+
+def print_report(text: str, path: Optional[str] = None):
+    """Print ``text`` and, if ``path`` is given, write it there too."""
+    print(text)
+    if path:
+        with open(path, 'w') as f:
+            f.write(text)

@@ -11,10 +11,11 @@ libraries in the same run: Swin-T (mmdet), MiT-B2 (mmseg), ConvNeXt-T and
 HorNet-T-GF (mmpretrain). Each model runs in eval mode under ``no_grad``
 (``--backward``: train mode, forward + backward of the summed outputs).
 Latency is the median of ``--repeat`` runs after ``--warmup``; CUDA runs are
-synchronised. Peak memory is ``torch.cuda.max_memory_allocated`` on a GPU and
-the growth of the process's peak resident set (``VmHWM``, reset before each
-measurement) on the CPU. A run that fails (e.g. out of memory) is recorded as
-such and the others go on.
+synchronised. Peak memory is what one more run allocates at its peak beyond
+what was already held (weights, input, cached filters): from
+``torch.cuda.max_memory_allocated`` on a GPU, from the allocation events of
+torch's profiler on the CPU. A run that fails (e.g. out of memory) is
+recorded as such and the others go on.
 
 Writes DIR/benchmark.md (the printed tables), DIR/benchmark.csv and
 DIR/benchmark.png: time against pixels on log-log axes, each model with its
@@ -31,7 +32,7 @@ import sys
 import numpy as np
 import torch
 
-from mmspectral.utils import format_table, median_time
+from mmspectral.utils import format_table, median_time, print_report
 
 # name: (registry scope, backbone config)
 MODELS = {
@@ -109,43 +110,38 @@ def build_backbone(name: str) -> torch.nn.Module:
         return ROOT.build(dict(cfg))
 
 
-class PeakMemory:
-    """Peak memory of the code run inside, in MiB (see the module doc)."""
+def _allocation_delta(event) -> int:
+    # frees are '[memory]' events; allocations belong to the op making them
+    if event.name == '[memory]':
+        return event.cpu_memory_usage
+    return event.self_cpu_memory_usage
 
-    STATUS = '/proc/self/status'
 
-    def __init__(self, device: str):
-        self.cuda = device.startswith('cuda')
-        self.peak = float('nan')
+def cpu_peak_mib(run) -> float:
+    """Peak of the tensor memory ``run()`` allocates on the CPU, from the
+    allocation and free events of torch's profiler."""
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as p:
+        run()
+    deltas = sorted((e.time_range.start, _allocation_delta(e))
+                    for e in p.events() if _allocation_delta(e))
+    current = peak = 0
+    for _, delta in deltas:
+        current += delta
+        peak = max(peak, current)
+    return peak / 2**20
 
-    def _rss_kib(self, field: str) -> int:
-        with open(self.STATUS) as f:
-            return int(re.search(rf'{field}:\s+(\d+)', f.read()).group(1))
 
-    def __enter__(self):
-        if self.cuda:
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
-            self.base = torch.cuda.memory_allocated()
-        else:
-            try:
-                with open('/proc/self/clear_refs', 'w') as f:
-                    f.write('5')  # resets VmHWM to the current RSS
-                self.base = self._rss_kib('VmRSS') * 1024
-            except OSError:
-                self.base = None
-        return self
-
-    def __exit__(self, *exc):
-        if self.cuda:
-            torch.cuda.synchronize()
-            peak = torch.cuda.max_memory_allocated()
-        elif self.base is not None:
-            peak = self._rss_kib('VmHWM') * 1024
-        else:
-            return False
-        self.peak = (peak - self.base) / 2**20
-        return False
+def peak_memory_mib(run, device: str) -> float:
+    """Peak memory ``run()`` allocates beyond what was held before, MiB."""
+    if not device.startswith('cuda'):
+        return cpu_peak_mib(run)
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    base = torch.cuda.memory_allocated()
+    run()
+    torch.cuda.synchronize()
+    return (torch.cuda.max_memory_allocated() - base) / 2**20
 
 
 def step_fn(model, x, args):
@@ -167,10 +163,9 @@ def measure(model, size, args):
     model.train(args.backward)
     run = step_fn(model, x, args)
     with torch.set_grad_enabled(args.backward):
-        with PeakMemory(args.device) as memory:
-            run()
         seconds = median_time(run, args.warmup, args.repeat, args.device)
-    return seconds, memory.peak
+        peak = peak_memory_mib(run, args.device)
+    return seconds, peak
 
 
 def fit_exponent(pixels, seconds):
@@ -281,11 +276,10 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     results = run_benchmark(args)
     text = tables(results, args)
-    print(text)
     if args.out_dir:
         os.makedirs(args.out_dir, exist_ok=True)
-        with open(osp.join(args.out_dir, 'benchmark.md'), 'w') as f:
-            f.write(text)
+    print_report(text, args.out_dir and osp.join(args.out_dir, 'benchmark.md'))
+    if args.out_dir:
         write_csv(results, args, osp.join(args.out_dir, 'benchmark.csv'))
         plot(results, args, osp.join(args.out_dir, 'benchmark.png'))
     return 0

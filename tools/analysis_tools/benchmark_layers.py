@@ -24,7 +24,7 @@ import torch.nn as nn
 
 from mmspectral.models.layers import AFNO2d, GlobalFilter
 from mmspectral.models.layers.global_filter import resize_filter
-from mmspectral.utils import format_table, median_time
+from mmspectral.utils import format_table, median_time, print_report
 
 # H x W x C : S -- maps of Mask R-CNN (800x1344 input) and SegFormer
 # (1024x1024) with the filter stored for S x S, its ImageNet-224 size
@@ -192,10 +192,7 @@ def main(argv=None):
             f'{threads} CPU threads, median of {args.repeat}\n\n{table}\n')
     if args.backbone:
         text += '\n' + backbone_comparison(args)
-    print(text)
-    if args.out:
-        with open(args.out, 'w') as f:
-            f.write(text)
+    print_report(text, args.out)
     return 0
 
 

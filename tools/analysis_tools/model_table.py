@@ -17,7 +17,7 @@ import sys
 from decimal import Decimal
 
 from mmspectral.engine.runner import build_model, load_config
-from mmspectral.utils import format_table
+from mmspectral.utils import format_table, print_report
 from mmspectral.utils.flops import model_flops
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -130,10 +130,7 @@ def main(argv=None):
     text = (f'ImageNet classifiers at {args.size}x{args.size}, FLOPs = '
             'multiply-adds with FFTs counted (get_flops.py)\n\n'
             f'{table}\n')
-    print(text)
-    if args.out:
-        with open(args.out, 'w') as f:
-            f.write(text)
+    print_report(text, args.out)
     return 0
 
 
