@@ -22,6 +22,7 @@ DIR/benchmark.png: time against pixels on log-log axes, each model with its
 fitted scaling exponent (time ~ pixels^k).
 """
 import argparse
+import contextlib
 import csv
 import math
 import os
@@ -117,11 +118,26 @@ def _allocation_delta(event) -> int:
     return event.self_cpu_memory_usage
 
 
+@contextlib.contextmanager
+def native_stderr_silenced():
+    """The profiler's C++ side logs start/stop lines to fd 2; hide them."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(os.devnull, 'w') as devnull:
+        os.dup2(devnull.fileno(), 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def cpu_peak_mib(run) -> float:
     """Peak of the tensor memory ``run()`` allocates on the CPU, from the
     allocation and free events of torch's profiler."""
     from torch.profiler import ProfilerActivity, profile
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as p:
+    with native_stderr_silenced(), profile(
+            activities=[ProfilerActivity.CPU], profile_memory=True) as p:
         run()
     deltas = sorted((e.time_range.start, _allocation_delta(e))
                     for e in p.events() if _allocation_delta(e))
