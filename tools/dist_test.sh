@@ -1,25 +1,5 @@
 #!/usr/bin/env bash
 # tools/dist_test.sh CONFIG CHECKPOINT NPROC [test.py args]
-# One node: NPROC processes (one per GPU; without GPUs, CPU processes on
-# gloo). Several nodes: run it on each with NNODES, NODE_RANK, MASTER_ADDR
-# (and PORT) set.
+# NPROC processes on this node (see dist_launch.sh for several nodes).
 set -e
-CONFIG=$1
-CHECKPOINT=$2
-NPROC=$3
-NNODES=${NNODES:-1}
-NODE_RANK=${NODE_RANK:-0}
-PORT=${PORT:-29500}
-MASTER_ADDR=${MASTER_ADDR:-127.0.0.1}
-PYTHON=${PYTHON:-python}
-
-PYTHONPATH="$(dirname "$0")/..":${PYTHONPATH:-} \
-exec "$PYTHON" -m torch.distributed.run \
-    --nnodes="$NNODES" \
-    --node_rank="$NODE_RANK" \
-    --master_addr="$MASTER_ADDR" \
-    --nproc_per_node="$NPROC" \
-    --master_port="$PORT" \
-    "$(dirname "$0")/test.py" \
-    "$CONFIG" "$CHECKPOINT" \
-    --launcher pytorch "${@:4}"
+exec "$(dirname "$0")/dist_launch.sh" test.py "$3" "$1" "$2" "${@:4}"

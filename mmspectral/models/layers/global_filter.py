@@ -142,9 +142,10 @@ class GlobalFilter(nn.Module):
     half at all); the result is cast back to the input dtype. Feature maps of
     any size ``(H, W) >= 1`` are accepted; the weight is resized to their
     frequency grid (see the module docstring for the two modes). In eval mode
-    the resized weight is cached per size and dropped when the weight changes
-    or ``train()`` is called. A checkpoint whose filter was stored for another
-    native size is resized to this one when loaded.
+    the complex weight, resized and laid out for the spectrum, is cached per
+    size and dropped when the weight changes or ``train()`` is called. A
+    checkpoint whose filter was stored for another native size is resized to
+    this one when loaded.
 
     Args:
         embed_dims (int): Number of channels.
@@ -201,12 +202,16 @@ class GlobalFilter(nn.Module):
         to broadcast against the spectrum: ``(h, w, C)`` for channels-last
         input, ``(C, h, w)`` otherwise; in memory always ``(C, h, w)``, the
         layout ``rfft2`` gives the spectrum in both cases."""
-        if not self._needs_resize(size):
-            return self._to_layout(self.complex_weight.float())
-        return self._cache.get(
-            self, self.complex_weight, tuple(size), lambda: self._to_layout(
-                resize_filter(self.complex_weight.float(), self.spatial_size,
-                              size, self.resize_mode)))
+
+        def compute() -> Tensor:
+            weight = self.complex_weight.float()
+            if self._needs_resize(size):
+                weight = resize_filter(weight, self.spatial_size, size,
+                                       self.resize_mode)
+            return self._to_layout(weight)
+
+        return self._cache.get(self, self.complex_weight, tuple(size),
+                               compute)
 
     def _to_layout(self, weight: Tensor) -> Tensor:
         weight = torch.view_as_complex(weight.contiguous())
