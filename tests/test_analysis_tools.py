@@ -33,17 +33,38 @@ def test_benchmark_layers_prints_a_table(capsys, tmp_path):
 def test_benchmark_layers_compares_with_the_naive_core(capsys):
     assert benchmark_layers.main([
         '--sizes', '12x20x8:7', '--fractions', '1', '--repeat', '1',
-        '--warmup', '0', '--backbone', 'gfnet-h-ti', '--image', '45', '67'
+        '--warmup', '0', '--backbone', 'gfnet-h-ti', '--image', '45x67', '32'
     ]) == 0
     printed = capsys.readouterr().out
     row = next(line for line in printed.splitlines() if '| 12x20x8' in line)
     cells = [cell.strip() for cell in row.split('|')[1:-1]]
     assert cells[1] == '7x7' and cells[4].endswith('x')
     assert float(cells[5]) <= 1e-5  # same outputs as the naive layer
-    backbone = next(line for line in printed.splitlines()
-                    if line.startswith('| gfnet-h-ti'))
-    # identical outputs: the max |diff| column is (close to) zero
-    assert float(backbone.split('|')[-2]) <= 1e-5
+    backbones = [[cell.strip() for cell in line.split('|')[1:-1]]
+                 for line in printed.splitlines()
+                 if line.startswith('| gfnet-h-ti')]
+    assert [cells[1] for cells in backbones] == ['45x67', '32x32']
+    for cells in backbones:
+        naive_ms, no_filter_ms = float(cells[2]), float(cells[4])
+        assert cells[6] == f'{naive_ms / no_filter_ms:.2f}x'
+        # identical outputs: the max |diff| column is (close to) zero
+        assert float(cells[7]) <= 1e-5
+
+
+def test_benchmark_layers_rejects_a_bad_image_size(capsys):
+    with pytest.raises(SystemExit):
+        benchmark_layers.main(['--backbone', 'gfnet-h-ti', '--image', '4x'])
+    assert "image size '4x' is not S or HxW" in capsys.readouterr().err
+
+
+def test_filterless_copy_removes_every_filter():
+    from mmspectral.models.backbones import GFNet
+    model = GFNet('h-ti').eval()
+    free = benchmark_layers.filterless_copy(model)
+    assert not any(isinstance(m, benchmark_layers.GlobalFilter)
+                   for m in free.modules())
+    assert any(isinstance(m, benchmark_layers.GlobalFilter)
+               for m in model.modules())  # the original is untouched
 
 
 def test_naive_copy_swaps_every_filter_and_keeps_the_weights():
@@ -155,3 +176,12 @@ def test_visualize_filters_reads_the_official_hornet_layout(tmp_path):
     filters = visualize_filters.filters_from_checkpoint(str(ckpt))
     assert torch.equal(filters['stages.2.0.gnconv.dwconv'],
                        weight.permute(1, 2, 0, 3))
+
+
+def test_median_times_lets_the_functions_take_turns():
+    from mmspectral.utils import median_times
+    calls = []
+    times = median_times([lambda: calls.append('a'),
+                          lambda: calls.append('b')], warmup=1, repeat=3)
+    assert calls == ['a', 'b'] * 4
+    assert len(times) == 2 and all(t >= 0 for t in times)

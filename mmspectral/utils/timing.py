@@ -6,24 +6,36 @@ from typing import Callable, List, Optional, Sequence
 import torch
 
 
+def median_times(fns: Sequence[Callable[[], object]],
+                 warmup: int = 2,
+                 repeat: int = 10,
+                 device: str = 'cpu') -> List[float]:
+    """Median wall time of each ``fn()`` in seconds over ``repeat`` runs after
+    ``warmup`` runs. The functions take turns, so a machine that slows down
+    or speeds up during the measurement affects them all alike; CUDA work is
+    synchronised around each run."""
+    sync = torch.cuda.synchronize if str(device).startswith('cuda') else (
+        lambda: None)
+    for _ in range(warmup):
+        for fn in fns:
+            fn()
+    sync()
+    times = [[] for _ in fns]
+    for _ in range(repeat):
+        for fn, fn_times in zip(fns, times):
+            start = time.perf_counter()
+            fn()
+            sync()
+            fn_times.append(time.perf_counter() - start)
+    return [statistics.median(t) for t in times]
+
+
 def median_time(fn: Callable[[], object],
                 warmup: int = 2,
                 repeat: int = 10,
                 device: str = 'cpu') -> float:
-    """Median wall time of ``fn()`` in seconds over ``repeat`` runs after
-    ``warmup`` runs; CUDA work is synchronised around each run."""
-    sync = torch.cuda.synchronize if str(device).startswith('cuda') else (
-        lambda: None)
-    for _ in range(warmup):
-        fn()
-    sync()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    """Median wall time of ``fn()``, see :func:`median_times`."""
+    return median_times([fn], warmup, repeat, device)[0]
 
 
 def format_table(header: Sequence[str], rows: List[Sequence]) -> str:
