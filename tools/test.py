@@ -14,7 +14,8 @@ import sys
 
 from mmspectral.converters import CheckpointError
 from mmspectral.engine import (ConfigError, add_prediction_dump,
-                               add_run_arguments, build_model, build_runner,
+                               add_run_arguments, bound_cufft_plan_cache,
+                               build_model, build_runner,
                                check_checkpoint_matches, check_config,
                                enable_visualization, load_config,
                                setup_cpu_distributed)
@@ -42,6 +43,7 @@ def main(argv=None):
                 f'checkpoint {args.checkpoint!r} not found')
         cfg.load_from = args.checkpoint
         check_config(cfg, ['test'])
+        bound_cufft_plan_cache(cfg)
         if args.show_dir:
             enable_visualization(cfg, args.show_dir)
         if args.out:

@@ -11,7 +11,8 @@ import sys
 
 from mmspectral.converters import CheckpointError
 from mmspectral.engine import (ConfigError, add_exact_resume,
-                               add_run_arguments, build_model, build_runner,
+                               add_run_arguments, bound_cufft_plan_cache,
+                               build_model, build_runner,
                                check_checkpoint_matches, check_config,
                                enable_amp, fit_amp_to_device, load_config,
                                setup_cpu_distributed)
@@ -40,6 +41,7 @@ def main(argv=None):
             enable_amp(cfg)
         fit_amp_to_device(cfg)
         add_exact_resume(cfg)
+        bound_cufft_plan_cache(cfg)
         if args.resume:
             cfg.resume = True
             cfg.load_from = None if args.resume == 'auto' else args.resume

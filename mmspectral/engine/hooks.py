@@ -48,3 +48,37 @@ class ExactResumeHook(Hook):
         if not isinstance(runner.train_loop, IterBasedTrainLoop):
             np.random.set_state(state['numpy'])
             random.setstate(state['random'])
+
+
+@HOOKS.register_module()
+class CuFFTPlanCacheHook(Hook):
+    """Bound the number of cuFFT plans PyTorch keeps on the run's GPU.
+
+    PyTorch caches one cuFFT plan per transform shape and device, 4096 by
+    default, and a plan can hold GPU memory of its own. Every global-filter
+    layer needs plans for each feature-map size it sees (its forward and
+    inverse transforms, and those of the backward pass), so multi-scale
+    training and detection tests, whose batches come in many padded sizes,
+    keep adding plans for sizes that may not return. The bound keeps the
+    most recently used plans; an evicted one is made again when its size
+    returns. Nothing happens without CUDA.
+
+    Args:
+        max_size (int): Plans kept per device. Defaults to 256.
+    """
+    priority = 'VERY_HIGH'
+
+    def __init__(self, max_size: int = 256):
+        if isinstance(max_size, bool) or not isinstance(max_size, int) or \
+                max_size < 0:
+            raise ValueError('CuFFTPlanCacheHook: max_size must be an int '
+                             f'>= 0, got {max_size!r}')
+        self.max_size = max_size
+
+    def before_run(self, runner) -> None:
+        if not torch.cuda.is_available():
+            return
+        device = torch.cuda.current_device()
+        torch.backends.cuda.cufft_plan_cache[device].max_size = self.max_size
+        runner.logger.info(f'cuFFT plan cache of cuda:{device} bounded at '
+                           f'{self.max_size} plans')

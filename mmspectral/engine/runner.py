@@ -14,7 +14,8 @@ from mmengine.runner import Runner
 __all__ = [
     'DictAction', 'add_run_arguments', 'load_config', 'build_model',
     'build_runner', 'enable_amp', 'fit_amp_to_device',
-    'add_exact_resume', 'enable_visualization', 'add_prediction_dump'
+    'add_exact_resume', 'bound_cufft_plan_cache', 'enable_visualization',
+    'add_prediction_dump'
 ]
 
 
@@ -105,13 +106,29 @@ def fit_amp_to_device(cfg: Config) -> bool:
     return True
 
 
+def add_custom_hook(cfg: Config, hook: dict):
+    """Append ``hook`` to the config's custom hooks unless one of its type is
+    configured already (that one, with its arguments, is kept)."""
+    def type_name(hook_type) -> str:  # 'scope.Name', 'Name' or a class
+        return getattr(hook_type, '__name__', str(hook_type)).split('.')[-1]
+
+    hooks = list(cfg.get('custom_hooks') or [])
+    name = type_name(hook['type'])
+    if not any(type_name(h.get('type')) == name for h in hooks):
+        hooks.append(hook)
+    cfg.custom_hooks = hooks
+
+
 def add_exact_resume(cfg: Config):
     """Add :class:`ExactResumeHook` (random generator states in checkpoints)
     unless the config has it already."""
-    hooks = list(cfg.get('custom_hooks') or [])
-    if not any('ExactResumeHook' in str(h.get('type')) for h in hooks):
-        hooks.append(dict(type='mmspectral.ExactResumeHook'))
-    cfg.custom_hooks = hooks
+    add_custom_hook(cfg, dict(type='mmspectral.ExactResumeHook'))
+
+
+def bound_cufft_plan_cache(cfg: Config):
+    """Add :class:`CuFFTPlanCacheHook` with its default bound unless the
+    config has it already."""
+    add_custom_hook(cfg, dict(type='mmspectral.CuFFTPlanCacheHook'))
 
 
 def enable_visualization(cfg: Config, show_dir: str):
