@@ -1,3 +1,7 @@
-from .timing import format_table, median_time, median_times, print_report
+from .timing import (format_table, median_time, median_times,
+                     native_stderr_silenced, print_report)
 
-__all__ = ['format_table', 'median_time', 'median_times', 'print_report']
+__all__ = [
+    'format_table', 'median_time', 'median_times', 'native_stderr_silenced',
+    'print_report'
+]

@@ -1,5 +1,8 @@
 """Timing helpers for the benchmark tools."""
+import contextlib
+import os
 import statistics
+import sys
 import time
 from typing import Callable, List, Optional, Sequence
 
@@ -56,3 +59,17 @@ def print_report(text: str, path: Optional[str] = None):
     if path:
         with open(path, 'w') as f:
             f.write(text)
+
+
+@contextlib.contextmanager
+def native_stderr_silenced():
+    """The profiler's C++ side logs start/stop lines to fd 2; hide them."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(os.devnull, 'w') as devnull:
+        os.dup2(devnull.fileno(), 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)

@@ -22,7 +22,6 @@ DIR/benchmark.png: time against pixels on log-log axes, each model with its
 fitted scaling exponent (time ~ pixels^k).
 """
 import argparse
-import contextlib
 import csv
 import math
 import os
@@ -33,7 +32,8 @@ import sys
 import numpy as np
 import torch
 
-from mmspectral.utils import format_table, median_time, print_report
+from mmspectral.utils import (format_table, median_time,
+                              native_stderr_silenced, print_report)
 
 # name: (registry scope, backbone config)
 MODELS = {
@@ -116,20 +116,6 @@ def _allocation_delta(event) -> int:
     if event.name == '[memory]':
         return event.cpu_memory_usage
     return event.self_cpu_memory_usage
-
-
-@contextlib.contextmanager
-def native_stderr_silenced():
-    """The profiler's C++ side logs start/stop lines to fd 2; hide them."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with open(os.devnull, 'w') as devnull:
-        os.dup2(devnull.fileno(), 2)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def cpu_peak_mib(run) -> float:

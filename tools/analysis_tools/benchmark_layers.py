@@ -3,7 +3,7 @@
     python tools/analysis_tools/benchmark_layers.py [--sizes 200x336x64 ...]
         [--fractions 1 0.5 0.25] [--repeat 10] [--threads N] [--device cpu]
         [--backward] [--out table.md]
-        [--backbone gfnet-h-s --image 1024 800x1344 ...]
+        [--backbone gfnet-h-s --image 1024 800x1344 ... [--profile]]
 
 Prints a markdown table per feature map: our global filter (the spectral core
 of GFNet, SpectFormer and HorNet) against the naive formulation, and the AFNO
@@ -17,6 +17,8 @@ comparison is made on a whole backbone: every GlobalFilter swapped for the
 naive layer with the same weights, outputs checked equal. The backbone is
 also timed with every filter removed: no filter implementation can make it
 faster than that, so ``naive / no filter`` bounds the attainable speed-up.
+``--profile`` adds, per size, the operators taking most time in one forward
+of our backbone (torch's profiler), e.g. the FFTs and the copies around them.
 """
 import argparse
 import copy
@@ -27,7 +29,8 @@ import torch.nn as nn
 
 from mmspectral.models.layers import AFNO2d, GlobalFilter
 from mmspectral.models.layers.global_filter import resize_filter
-from mmspectral.utils import format_table, median_times, print_report
+from mmspectral.utils import (format_table, median_times,
+                              native_stderr_silenced, print_report)
 
 # H x W x C : S -- maps of Mask R-CNN (800x1344 input) and SegFormer
 # (1024x1024) with the filter stored for S x S, its ImageNet-224 size
@@ -133,6 +136,10 @@ def parse_args(argv=None):
     parser.add_argument(
         '--image', type=parse_image, nargs='+', default=[(1024, 1024)],
         help='backbone input sizes, each S or HxW. Defaults to 1024')
+    parser.add_argument(
+        '--profile', action='store_true',
+        help='with --backbone: also print the top operators of one forward '
+        'of ours per size')
     return parser.parse_args(argv)
 
 
@@ -202,6 +209,20 @@ def backbone_row(ours: nn.Module, size, args) -> list:
             f'{diff:.1e}']
 
 
+def operator_profile(model: nn.Module, size, args, rows: int = 12) -> str:
+    """The operators taking most self time in one forward of ``model``."""
+    from torch.profiler import profile
+    x = torch.randn(args.batch, 3, *size, device=args.device)
+    with torch.no_grad():
+        model(x)  # warm-up: plans and cached filters
+        with native_stderr_silenced(), profile() as prof:
+            model(x)
+    table = prof.key_averages().table(
+        sort_by='self_cpu_time_total', row_limit=rows)
+    return f'Top operators of {args.backbone} at {size[0]}x{size[1]}\n\n' \
+        f'{table}\n'
+
+
 def backbone_comparison(args) -> str:
     ours = build_backbone(args.backbone).to(args.device).eval()
     args.backward = False
@@ -209,9 +230,13 @@ def backbone_comparison(args) -> str:
     table = format_table(
         ['backbone', 'input', 'naive ms', 'ours ms', 'no filter ms',
          'speed-up', 'bound', 'max |diff|'], rows)
-    return ('Whole backbone, eval forward; "no filter" times it with every '
+    text = ('Whole backbone, eval forward; "no filter" times it with every '
             'filter removed and "bound" = naive / no filter, the most any '
             f'filter implementation could gain\n\n{table}\n')
+    if args.profile:
+        text += ''.join('\n' + operator_profile(ours, size, args)
+                        for size in args.image)
+    return text
 
 
 def main(argv=None):
