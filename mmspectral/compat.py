@@ -1,21 +1,33 @@
-"""Make the tested stack's known incompatibilities harmless, without editing
-any installed package.
+"""Make the tested stack's known incompatibilities harmless, and its
+checkpoint loading safe, without editing any installed package.
 
 * torch >= 2.6 loads checkpoints with ``weights_only=True``. mmengine 0.10.7
   saves its message hub (``HistoryBuffer`` objects holding numpy arrays) in
   every checkpoint, so ``load_checkpoint`` and ``--resume`` fail on its own
-  files. The few globals such checkpoints hold are allow-listed here: the
-  ``HistoryBuffer`` class, numpy's array/scalar/dtype reconstructors, and
-  ``getattr`` (a buffer pickles its statistics methods as
-  ``getattr(HistoryBuffer, 'mean')``). Loading stays weights-only: the
-  unpickler still calls nothing but allow-listed callables, so an attribute
-  fetched with ``getattr`` can be stored but never called, and a checkpoint
-  cannot run code.
+  files. What such checkpoints hold is allow-listed here: the
+  ``HistoryBuffer`` class, numpy's array/scalar/dtype reconstructors, and,
+  under the name ``builtins.getattr``, :func:`history_buffer_getattr`: a
+  buffer pickles its statistics methods as ``getattr(HistoryBuffer,
+  'mean')``, and that is all the stand-in returns. The real ``getattr`` is
+  never allow-listed: with it a pickle reaches any attribute
+  (``getattr(getattr, '__self__')`` is the ``builtins`` module, so ``exec``),
+  and ``HistoryBuffer.__setstate__``, which updates the instance
+  ``__dict__``, would let it plant such a callable as ``__setstate__`` for
+  the unpickler to call.
+* mmengine's loader of local checkpoint files calls ``torch.load`` without
+  ``weights_only``, so an environment with
+  ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` or an older torch would unpickle
+  anything. It is replaced by :func:`mmspectral.checkpoint.read_checkpoint`
+  (weights-only always, and errors that name the file), so ``--resume``,
+  ``load_from`` and ``init_cfg=dict(type='Pretrained')`` of any model read
+  local files through it.
 """
+import pickle
+
 import numpy as np
 import torch
 
-__all__ = ['allow_mmengine_checkpoints']
+__all__ = ['allow_mmengine_checkpoints', 'history_buffer_getattr']
 
 
 def _numpy_globals() -> list:
@@ -39,13 +51,42 @@ def _numpy_globals() -> list:
     return entries
 
 
+# what HistoryBuffer._set_default_statistics registers
+_HISTORY_BUFFER_STATISTICS = ('min', 'max', 'current', 'mean')
+
+
+def history_buffer_getattr(obj, name: str):
+    """``getattr`` for unpickling, limited to ``HistoryBuffer``'s own
+    statistics methods; anything else is refused."""
+    from mmengine.logging import HistoryBuffer
+    if obj is HistoryBuffer and name in _HISTORY_BUFFER_STATISTICS:
+        return HistoryBuffer.__dict__[name]
+    owner = getattr(obj, '__name__', type(obj).__name__)
+    raise pickle.UnpicklingError(
+        f'Unsupported operation: getattr({owner}, {name!r}) is not '
+        'something an mmengine checkpoint holds')
+
+
 def allow_mmengine_checkpoints():
     """Allow-list what mmengine checkpoints hold for weights-only loading."""
-    add_safe_globals = getattr(torch.serialization, 'add_safe_globals', None)
-    if add_safe_globals is None:  # torch < 2.4 loads everything anyway
-        return
     from mmengine.logging import HistoryBuffer
-    add_safe_globals([HistoryBuffer, getattr] + _numpy_globals())
+    torch.serialization.add_safe_globals(
+        [HistoryBuffer, (history_buffer_getattr, 'builtins.getattr')] +
+        _numpy_globals())
+
+
+def load_from_local_weights_only(filename, map_location=None):
+    from mmspectral.checkpoint import read_checkpoint
+    return read_checkpoint(filename, map_location)
+
+
+def route_local_loading():
+    """Make mmengine read local checkpoint files with
+    :func:`mmspectral.checkpoint.read_checkpoint`."""
+    from mmengine.runner import CheckpointLoader
+    CheckpointLoader.register_scheme(
+        prefixes='', loader=load_from_local_weights_only, force=True)
 
 
 allow_mmengine_checkpoints()
+route_local_loading()

@@ -1,12 +1,12 @@
 """mmspectral's registries: children of mmengine's root registries.
 
-mmengine resolves ``type='mmspectral.GFNet'`` in any scope (mmdet, mmseg,
-mmpretrain) by looking up the child registry with scope ``mmspectral``. For the
-plain ``type='GFNet'`` a lookup walks from the scope's registry up to the root
-only, never into siblings, so every model is also registered in the root
-registry; a name that the scope's own library already has (mmpretrain's
-``HorNet``) resolves to that library's class, hence the scoped form is the
-one the configs use.
+mmengine resolves ``type='mmspectral.GFNet'`` in a config of any scope
+(mmdet, mmseg, mmpretrain) by looking up the child registry with scope
+``mmspectral``. That scoped name is the one to use: nothing is registered in
+mmengine's root, so a plain name means what the config's own library says
+it means (mmpretrain's ``HorNet`` stays mmpretrain's), and the tools'
+pre-run check answers a plain ``type='GFNet'`` in an mmdet config with the
+scoped name to use.
 """
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import MODEL_WRAPPERS as MMENGINE_MODEL_WRAPPERS
@@ -17,16 +17,7 @@ from mmengine.registry import Registry
 
 __all__ = ['MODELS', 'MODEL_WRAPPERS', 'HOOKS', 'OPTIM_WRAPPER_CONSTRUCTORS']
 
-
-class _RootVisibleRegistry(Registry):
-    """A child registry whose registrations are also made in its parent."""
-
-    def _register_module(self, module, module_name=None, force=False):
-        super()._register_module(module, module_name, force)
-        self.parent._register_module(module, module_name, force)
-
-
-MODELS = _RootVisibleRegistry(
+MODELS = Registry(
     'model',
     parent=MMENGINE_MODELS,
     scope='mmspectral',
@@ -49,3 +40,4 @@ OPTIM_WRAPPER_CONSTRUCTORS = Registry(
     parent=MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS,
     scope='mmspectral',
     locations=['mmspectral.engine'])
+

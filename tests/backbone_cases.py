@@ -29,5 +29,10 @@ CASES = {
 
 
 def build(case: str, **kwargs):
+    """The case's backbone; every family with its four dense outputs by
+    default (HorNet's own default is mmpretrain's classification layout)."""
     cls, arch = CASES[case]
+    if cls is HorNet:
+        kwargs.setdefault('out_indices', (0, 1, 2, 3))
+        kwargs.setdefault('gap_before_final_norm', False)
     return cls(arch, **kwargs)

@@ -1,22 +1,16 @@
-import os
 from pathlib import Path
 
 import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-REFERENCE = Path(
-    os.environ.get('MMSPECTRAL_REFERENCE',
-                   REPO.parent / 'shared' / 'reference'))
+# outputs of the official implementations, see tests/data/reference/README.md
+REFERENCE = REPO / 'tests' / 'data' / 'reference'
 
 
 def load_fixture(name: str) -> dict:
-    """A numerical fixture made with the official code (skips when the
-    ``../shared/reference`` folder is not there)."""
-    path = REFERENCE / name
-    if not path.is_file():
-        pytest.skip(f'reference fixture {path} not available')
-    return torch.load(path, map_location='cpu', weights_only=True)
+    """A numerical fixture made with the official code."""
+    return torch.load(REFERENCE / name, map_location='cpu', weights_only=True)
 
 
 @pytest.fixture(scope='session')
@@ -34,3 +28,13 @@ def tiny_data(tmp_path_factory):
 def _deterministic():
     torch.manual_seed(0)
     yield
+
+
+@pytest.fixture
+def work_dir(tmp_path):
+    """A work dir holding an earlier run's files, which no run may touch."""
+    work = tmp_path / 'work'
+    work.mkdir()
+    (work / 'last_checkpoint').write_text('keep me')
+    (work / 'iter_1.pth').write_bytes(b'precious')
+    return work

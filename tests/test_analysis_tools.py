@@ -169,10 +169,16 @@ def test_spectrum_of_an_identity_filter_is_flat_and_its_kernel_a_delta():
 
 def test_visualize_filters_errors_name_the_problem(tmp_path):
     afno = str(REPO / 'configs/afno/afno-ti_8xb128_in1k.py')
-    with pytest.raises(ValueError, match='no global filters'):
-        visualize_filters.main([afno, '--out', str(tmp_path)])
-    with pytest.raises(FileNotFoundError):
-        visualize_filters.main(['missing.pth', '--out', str(tmp_path)])
+    with pytest.raises(SystemExit, match='error: no global filters'):
+        visualize_filters.main([afno, '--out', str(tmp_path / 'a')])
+    with pytest.raises(SystemExit, match='error: missing.pth not found'):
+        visualize_filters.main(['missing.pth', '--out', str(tmp_path / 'b')])
+    (tmp_path / 'kept').mkdir()
+    (tmp_path / 'kept' / 'spectra.png').write_bytes(b'earlier plot')
+    with pytest.raises(SystemExit, match='is not empty'):
+        visualize_filters.main([afno, '--out', str(tmp_path / 'kept')])
+    assert (tmp_path / 'kept' / 'spectra.png').read_bytes() == \
+        b'earlier plot' 
 
 
 def test_visualize_filters_reads_the_official_hornet_layout(tmp_path):

@@ -190,3 +190,75 @@ def test_amp_cpu_bfloat16(case):
     for out, expected in zip(outs, model(x)):
         assert torch.isfinite(out).all()
         assert torch.allclose(out.float(), expected, atol=0.3)
+
+
+def save_as_classifier(model, path):
+    torch.save({'state_dict': {f'backbone.{k}': v for k, v in
+                               model.state_dict().items()},
+                'meta': {}}, path)
+    return str(path)
+
+
+def pretrained(checkpoint):
+    return dict(type='Pretrained', checkpoint=checkpoint, prefix='backbone.')
+
+
+@pytest.mark.parametrize('case', ALL)
+def test_classification_checkpoint_fits_the_dense_backbone(case, tmp_path):
+    """Only the dense adapters (output norms, pyramid) may be missing."""
+    ckpt = save_as_classifier(build(case, out_indices=(3, )),
+                              tmp_path / 'cls.pth')
+    model = build(case, init_cfg=pretrained(ckpt))
+    model.init_weights()
+
+
+@pytest.mark.parametrize('source,target,missing', [
+    ('h-s', 'h-b', 'stages.2.10.'), ('xs', 's', 'blocks.12.')])
+def test_pretrained_of_a_smaller_arch_is_refused(source, target, missing,
+                                                 tmp_path):
+    from mmspectral.checkpoint import CheckpointError
+    from mmspectral.models import GFNet
+    ckpt = save_as_classifier(GFNet(source), tmp_path / f'{source}.pth')
+    model = GFNet(target, init_cfg=pretrained(ckpt))
+    with pytest.raises(CheckpointError) as error:
+        model.init_weights()
+    message = str(error.value)
+    assert f"does not fit this GFNet arch '{target}'" in message
+    assert 'model weights missing from the checkpoint' in message
+    assert missing in message
+
+
+def test_pretrained_holding_only_the_stem_is_refused(tmp_path):
+    from mmspectral.checkpoint import CheckpointError
+    source = build('gfnet-pyramid')
+    ckpt = tmp_path / 'stem.pth'
+    torch.save({f'backbone.{k}': v for k, v in source.state_dict().items()
+                if k.startswith('patch_embed.')}, ckpt)
+    model = build('gfnet-pyramid', init_cfg=pretrained(str(ckpt)))
+    with pytest.raises(CheckpointError, match=r'missing from the checkpoint '
+                       r'\(57\): pos_embed.weight, downsamples.0.weight'):
+        model.init_weights()
+
+
+def test_nan_pretrained_checkpoint_is_refused(tmp_path):
+    from mmspectral.checkpoint import CheckpointError
+    source = build('gfnet-pyramid')
+    state = source.state_dict()
+    state['stages.0.0.mlp.fc1.weight'][0, 0] = float('nan')
+    ckpt = save_as_classifier(source, tmp_path / 'nan.pth')
+    model = build('gfnet-pyramid', init_cfg=pretrained(ckpt))
+    with pytest.raises(CheckpointError, match='NaN or infinite'):
+        model.init_weights()
+
+
+@pytest.mark.parametrize('case', ALL)
+@pytest.mark.parametrize('shape', [(0, 3, 64, 64), (1, 3, 0, 64),
+                                   (1, 3, 64, 0)])
+def test_empty_inputs_are_refused(case, shape):
+    with pytest.raises(ValueError, match='empty image batch.*at least 1'):
+        build(case)(torch.randn(*shape))
+
+
+def test_integer_inputs_are_refused():
+    with pytest.raises(ValueError, match='floating-point image batch'):
+        build('gfnet-pyramid')(torch.zeros(1, 3, 32, 32, dtype=torch.uint8))

@@ -115,7 +115,7 @@ def test_converter_tool(tmp_path):
 
     proc = run_tool(str(src), str(tmp_path / 'x.pth'), '--arch', 'h-ti')
     assert proc.returncode != 0
-    assert "does not match GFNet arch 'h-ti'" in proc.stderr
+    assert "does not fit GFNet arch 'h-ti'" in proc.stderr
     assert 'shape mismatches' in proc.stderr
     assert not (tmp_path / 'x.pth').exists()
 

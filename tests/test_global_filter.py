@@ -114,40 +114,6 @@ def test_autocast_cpu():
     assert torch.allclose(out, layer(x))
 
 
-def test_eval_caches_resized_filter(monkeypatch):
-    calls = []
-    real = gf_module.resize_filter
-
-    def counting(*args, **kwargs):
-        calls.append(args[2:])
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(gf_module, 'resize_filter', counting)
-    layer = GlobalFilter(4, 8).eval()
-    x = torch.randn(1, 10, 12, 4)
-    with torch.no_grad():
-        first = layer(x)
-        layer(x)
-        layer(torch.randn(1, 11, 12, 4))
-        layer(x)
-    assert len(calls) == 2  # one per new size
-    # a weight change (optimizer step, load_state_dict) drops the entry
-    with torch.no_grad():
-        layer.complex_weight.mul_(2)
-        second = layer(x)
-    assert len(calls) == 3
-    assert torch.allclose(second, 2 * first, atol=1e-5)
-    layer.load_state_dict(layer.state_dict())
-    with torch.no_grad():
-        layer(x)
-    assert len(calls) == 4
-    layer.train()
-    layer.eval()
-    with torch.no_grad():
-        layer(x)
-    assert len(calls) == 5
-
-
 def test_train_mode_gradients_reach_stored_filter():
     layer = GlobalFilter(4, 8).train()
     for size in [(10, 12), (10, 12), (8, 8)]:

@@ -11,6 +11,7 @@ model = dict(
         arch='t-gf',
         pretrain_img_size=384,
         out_indices=(0, 1, 2, 3),
+        gap_before_final_norm=False,
         drop_path_rate=0.2,
         init_cfg=dict(
             type='Pretrained',

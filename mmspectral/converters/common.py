@@ -11,12 +11,9 @@ from typing import Callable, Dict, Iterable, List, Optional, Tuple
 import torch
 from torch import Tensor
 
+from mmspectral.checkpoint import (CheckpointError, check_fits,
+                                   read_checkpoint, state_dict_of)
 from mmspectral.version import __version__
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be converted or loaded as asked."""
-
 
 # official ViT-style checkpoints (isotropic GFNet, AFNONet, SpectFormer)
 ISOTROPIC_RULES = [
@@ -41,33 +38,58 @@ def grid_side(pos_embed: Tensor) -> int:
 def load_official_state_dict(path: str) -> Dict[str, Tensor]:
     """The model weights of an official checkpoint.
 
-    Accepts a dict with ``'model'`` (or ``'state_dict'``) or a bare state
-    dict, and strips a ``module.`` prefix left by DDP. Loading is
-    weights-only; ``argparse.Namespace`` (the training args DeiT-style scripts
-    save) is allowed.
+    Accepts a dict with ``'model'``, ``'state_dict'`` or ``'model_ema'``, or
+    a bare state dict, and strips a ``module.`` prefix left by DDP. Loading
+    is weights-only (:func:`mmspectral.checkpoint.read_checkpoint`);
+    ``argparse.Namespace`` (the training args DeiT-style scripts save) is
+    allowed.
     """
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'checkpoint not found: {path}')
-    try:
-        with torch.serialization.safe_globals([argparse.Namespace]):
-            ckpt = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as err:  # corrupt file or a non-weights pickle
+    checkpoint = read_checkpoint(path, safe_globals=[argparse.Namespace])
+    return state_dict_of(
+        checkpoint, path, keys=('model', 'state_dict', 'model_ema'))
+
+
+# key patterns that tell the families' official checkpoints apart
+_FAMILY_PATTERNS = (
+    ('HorNet', (r'(backbone\.)?downsample_layers\.0\.0\.weight',
+                r'.*\.gnconv\..*')),
+    ('AFNO', (r'blocks\.\d+\.filter\.w1', )),
+    ('SpectFormer', (r'block1\.\d+\..*', )),
+    ('SpectFormer', (r'blocks\.\d+\.attn\..*',
+                     r'blocks\.\d+\.filter\.complex_weight')),
+    ('GFNet', (r'blocks\.(\d+\.)?\d+\.filter\.complex_weight', )),
+)
+
+
+def detect_family(state_dict: Dict[str, Tensor]) -> Optional[str]:
+    """The family whose official (or mmpretrain HorNet) checkpoint
+    ``state_dict`` is, by its key names; ``'mmspectral'`` for a converted
+    one; None if unknown."""
+    keys = list(state_dict)
+    for family, patterns in _FAMILY_PATTERNS:
+        if all(any(re.fullmatch(p, k) for k in keys) for p in patterns):
+            if family == 'GFNet' and any('.attn.' in k for k in keys):
+                continue
+            return family
+    if keys and all(k.startswith(('backbone.', 'head.')) for k in keys):
+        return 'mmspectral'
+    return None
+
+
+def check_family(state_dict: Dict[str, Tensor], family: str, path: str):
+    """Refuse a checkpoint of another family (or an already converted one)
+    before converting it as ``family``."""
+    found = detect_family(state_dict)
+    if found is None or found == family:
+        return
+    if found == 'mmspectral':
         raise CheckpointError(
-            f'{path} is not a readable weights-only PyTorch checkpoint: '
-            f'{err}') from err
-    if isinstance(ckpt, dict):
-        for key in ('model', 'state_dict', 'model_ema'):
-            if isinstance(ckpt.get(key), dict):
-                ckpt = ckpt[key]
-                break
-    if not isinstance(ckpt, dict) or not ckpt or not all(
-            isinstance(v, Tensor) for v in ckpt.values()):
-        raise CheckpointError(
-            f'{path} holds no state dict (expected a dict of tensors, or one '
-            "under 'model' / 'state_dict')")
-    return OrderedDict(
-        (k[len('module.'):] if k.startswith('module.') else k, v)
-        for k, v in ckpt.items())
+            f'{path} is already an mmspectral checkpoint (backbone.* keys): '
+            'load it directly, with init_cfg=dict(type=\'Pretrained\', '
+            "checkpoint=..., prefix='backbone.') or load_from")
+    raise CheckpointError(
+        f'{path} is a {found} checkpoint, not a {family} one: convert it '
+        f'with tools/model_converters/{found.lower()}2mmspectral.py')
 
 
 def rename_keys(state_dict: Dict[str, Tensor],
@@ -115,47 +137,46 @@ def match_zoo_arch(arch: dict, arch_zoo: dict) -> Optional[str]:
 
 
 def check_loads(model: torch.nn.Module, state_dict: Dict[str, Tensor],
-                what: str):
+                what: str, source: str = 'the checkpoint'):
     """Load ``state_dict`` strictly into ``model`` or raise an error naming
     the missing, unexpected and mis-shaped keys."""
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state_dict))
-    unexpected = sorted(set(state_dict) - set(own))
-    mismatched = [
-        f'{k}: checkpoint {tuple(state_dict[k].shape)} vs model '
-        f'{tuple(own[k].shape)}' for k in sorted(set(own) & set(state_dict))
-        if own[k].shape != state_dict[k].shape
-    ]
-    if missing or unexpected or mismatched:
-        lines = [f'the checkpoint does not match {what}:']
-        for title, keys in (('missing keys', missing), ('unexpected keys',
-                                                        unexpected),
-                            ('shape mismatches', mismatched)):
-            if keys:
-                lines.append(f'  {title} ({len(keys)}): ' + ', '.join(
-                    keys[:8]) + (' ...' if len(keys) > 8 else ''))
-        raise CheckpointError('\n'.join(lines))
+    check_fits(model.state_dict(), state_dict, what, source)
     model.load_state_dict(state_dict, strict=True)
 
 
 def save_checkpoint(state_dict: Dict[str, Tensor], meta: dict, dst: str,
                     overwrite: bool = False) -> str:
     """Write ``{'state_dict': ..., 'meta': ...}`` to ``dst`` atomically,
-    refusing to replace an existing file unless ``overwrite``."""
+    refusing to replace an existing file unless ``overwrite``.
+
+    Raises:
+        FileExistsError: ``dst`` exists and ``overwrite`` is not set.
+        CheckpointError: ``dst`` cannot be written (read-only folder, full
+            disk, ...); nothing is left behind, and an existing ``dst`` is
+            unchanged.
+    """
     if osp.exists(dst) and not overwrite:
         raise FileExistsError(
             f'{dst} exists; pass --overwrite to replace it')
     folder = osp.dirname(osp.abspath(dst))
-    os.makedirs(folder, exist_ok=True)
     meta = dict(meta, mmspectral_version=__version__)
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix='.tmp')
-    os.close(fd)
+    tmp = None
     try:
-        torch.save({'state_dict': state_dict, 'meta': meta}, tmp)
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, suffix='.tmp')
+        with os.fdopen(fd, 'wb') as f:
+            torch.save({'state_dict': state_dict, 'meta': meta}, f)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, dst)
-    except BaseException:
-        os.remove(tmp)
-        raise
+    except (OSError, RuntimeError) as err:
+        reason = os.strerror(err.errno) if getattr(err, 'errno', None) \
+            else str(err).splitlines()[0]
+        raise CheckpointError(
+            f'cannot write {dst}: {reason}; nothing was written') from None
+    finally:
+        if tmp is not None and osp.exists(tmp):
+            os.remove(tmp)
     return dst
 
 
@@ -201,10 +222,11 @@ def run_converter(argv, family: str, source: str, convert: Callable,
             raise FileExistsError(
                 f'{args.dst} exists; pass --overwrite to replace it')
         official = load_official_state_dict(args.src)
+        check_family(official, family, args.src)
         state_dict, meta = convert(official, args.arch)
         check_loads(
             build_backbone(meta), backbone_part(state_dict),
-            f'{family} arch {meta["arch"]!r}')
+            f'{family} arch {meta["arch"]!r}', args.src)
         save_checkpoint(state_dict, meta, args.dst, args.overwrite)
     except (CheckpointError, FileNotFoundError, FileExistsError) as err:
         parser.exit(1, f'error: {err}\n')

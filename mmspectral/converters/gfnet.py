@@ -3,8 +3,9 @@ from typing import Dict, Tuple, Union
 
 from torch import Tensor
 
-from .common import (ISOTROPIC_RULES, CheckpointError, count_prefixed,
-                     grid_side, match_zoo_arch, rename_keys)
+from mmspectral.checkpoint import CheckpointError
+from .common import (ISOTROPIC_RULES, count_prefixed, grid_side,
+                     match_zoo_arch, rename_keys)
 
 PYRAMID_RULES = [
     (r'patch_embed\.0\.proj\.(weight|bias)', r'backbone.patch_embed.\1'),

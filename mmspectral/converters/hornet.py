@@ -4,8 +4,8 @@ from typing import Dict, Tuple, Union
 
 from torch import Tensor
 
-from .common import (CheckpointError, count_prefixed, match_zoo_arch,
-                     rename_keys)
+from mmspectral.checkpoint import CheckpointError
+from .common import count_prefixed, match_zoo_arch, rename_keys
 
 OFFICIAL_RULES = [
     (r'(downsample_layers\..+)', r'backbone.\1'),

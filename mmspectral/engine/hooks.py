@@ -1,3 +1,5 @@
+"""Hooks that tools/train.py and tools/test.py add to every run."""
+import math
 import random
 
 import numpy as np
@@ -5,7 +7,19 @@ import torch
 from mmengine.hooks import Hook
 from mmengine.runner import IterBasedTrainLoop
 
+from mmspectral.checkpoint import listing, non_finite_keys
 from mmspectral.registry import HOOKS
+
+__all__ = [
+    'ExactResumeHook', 'CuFFTPlanCacheHook', 'FiniteCheckHook',
+    'TrainingDiverged'
+]
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss or the weights became NaN or infinite."""
+
+
 
 
 @HOOKS.register_module()
@@ -82,3 +96,56 @@ class CuFFTPlanCacheHook(Hook):
         torch.backends.cuda.cufft_plan_cache[device].max_size = self.max_size
         runner.logger.info(f'cuFFT plan cache of cuda:{device} bounded at '
                            f'{self.max_size} plans')
+
+
+def _value(value) -> float:
+    if isinstance(value, torch.Tensor):
+        return value.detach().float().mean().item()
+    return float(value)
+
+
+@HOOKS.register_module()
+class FiniteCheckHook(Hook):
+    """Stop training at the first NaN or infinite loss, before a checkpoint
+    of the diverged weights is written.
+
+    After each iteration every logged ``loss*`` value must be finite, and
+    before a checkpoint is saved every weight must be; otherwise training
+    stops with :class:`TrainingDiverged` naming the iteration, and the last
+    checkpoint on disk stays the last good one. (Mixed precision with
+    dynamic loss scaling skips overflowing steps by itself and does not
+    trip this: its loss stays finite.)
+    """
+    # before CheckpointHook (VERY_LOW) in after_train_iter
+    priority = 'ABOVE_NORMAL'
+
+    @staticmethod
+    def _last_checkpoint(runner) -> str:
+        last = runner.message_hub.get_info('last_ckpt')
+        return (f'the last checkpoint written is {last}'
+                if last else 'no checkpoint was written')
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None,
+                         outputs=None) -> None:
+        bad = {
+            key: _value(value)
+            for key, value in (outputs or {}).items()
+            if 'loss' in key and not math.isfinite(_value(value))
+        }
+        if bad:
+            losses = ', '.join(f'{k}={v}' for k, v in bad.items())
+            raise TrainingDiverged(
+                f'training diverged at iteration {runner.iter + 1} (epoch '
+                f'{runner.epoch + 1}): {losses}. Stopped; '
+                f'{self._last_checkpoint(runner)}. Lower the learning rate, '
+                'warm it up for longer, or clip gradients '
+                '(optim_wrapper.clip_grad)')
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        bad = non_finite_keys(checkpoint.get('state_dict', {}))
+        if bad:
+            raise TrainingDiverged(
+                f'the weights became NaN or infinite by iteration '
+                f'{runner.iter + 1}: not saving them; '
+                f'{self._last_checkpoint(runner)}.\n' +
+                listing('non-finite tensors', bad))

@@ -1,166 +1,87 @@
-"""What tools/train.py and tools/test.py share: config loading and the
-per-library options (the config's ``default_scope`` decides)."""
-import argparse
-import logging
-import os
+"""Building the Runner of a config, and the model alone, in the config's
+scope. The tools' Runner keeps every config record a work dir already
+holds, and checks each data loader it builds (see
+:mod:`mmspectral.engine.data_checks`)."""
 import os.path as osp
 
-import torch
-from mmengine.config import Config, DictAction  # noqa: F401  (re-exported)
+from mmengine.config import Config
+from mmengine.dist import master_only
 from mmengine.logging import print_log
-from mmengine.registry import RUNNERS
+from mmengine.registry import MODELS, RUNNERS, DefaultScope
 from mmengine.runner import Runner
 
-__all__ = [
-    'DictAction', 'add_run_arguments', 'load_config', 'build_model',
-    'build_runner', 'enable_amp', 'fit_amp_to_device',
-    'add_exact_resume', 'bound_cufft_plan_cache', 'enable_visualization',
-    'add_prediction_dump'
-]
+from .data_checks import empty_dataset_error, guard_data_loader
+
+__all__ = ['build_runner', 'build_model']
 
 
-class _LocalRankAction(argparse.Action):
-
-    def __call__(self, parser, namespace, value, option_string=None):
-        setattr(namespace, self.dest, value)
-        os.environ.setdefault('LOCAL_RANK', str(value))
-
-
-def add_run_arguments(parser: argparse.ArgumentParser):
-    """The arguments tools/train.py and tools/test.py share: ``config``,
-    ``--work-dir``, ``--cfg-options``, ``--launcher`` and ``--local_rank``
-    (older launchers pass it; it becomes ``LOCAL_RANK``)."""
-    parser.add_argument('config', help='config file')
-    parser.add_argument('--work-dir', help='where logs and checkpoints go')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config entries, e.g. train_cfg.max_iters=100')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm'],
-        default='none',
-        help='job launcher')
-    parser.add_argument(
-        '--local_rank',
-        '--local-rank',
-        type=int,
-        default=0,
-        action=_LocalRankAction)
+def _raised_in(err: BaseException, function: str) -> bool:
+    tb = err.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_name == function:
+            return True
+        tb = tb.tb_next
+    return False
 
 
-def load_config(path: str, cfg_options=None, work_dir=None,
-                launcher='none') -> Config:
-    """Read ``path``, apply ``--cfg-options``, set the work dir (default
-    ``./work_dirs/<config name>``) and the launcher."""
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'config file {path!r} not found')
-    cfg = Config.fromfile(path)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    if work_dir is not None:
-        cfg.work_dir = work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(path))[0])
-    cfg.launcher = launcher
-    return cfg
+class _ToolRunner:
+    """Runner mixin of the tools.
+
+    * The config dump goes to ``work_dir/<config name>`` only if that file is
+      absent or identical; otherwise (another run's record, a test run in a
+      training work dir) into the run's timestamped log folder, so no
+      earlier record is overwritten.
+    * Every data loader is checked as it is built: an empty dataset is an
+      error (mmengine cannot serialise an empty data list, and an infinite
+      sampler over one would wait forever), and its pipeline steps name the
+      sample they fail on.
+    """
+
+    @classmethod
+    def build_dataloader(cls, dataloader, seed=None, diff_rank_seed=False):
+        try:
+            loader = super().build_dataloader(
+                dataloader, seed=seed, diff_rank_seed=diff_rank_seed)
+        except ValueError as err:
+            if isinstance(dataloader, dict) and _raised_in(
+                    err, '_serialize_data'):
+                raise empty_dataset_error(dataloader.get('dataset')) from None
+            raise
+        return guard_data_loader(loader)
+
+    @master_only
+    def dump_config(self) -> None:
+        name = osp.basename(self.cfg.filename) if self.cfg.filename else \
+            f'{self.timestamp}.py'
+        target = osp.join(self.work_dir, name)
+        text = self.cfg.dump()
+        if osp.isfile(target):
+            with open(target, encoding='utf-8') as f:
+                if f.read() == text:
+                    return
+            target = osp.join(self.log_dir, name)
+            print_log(f'{osp.join(self.work_dir, name)} records another run;'
+                      f' this run\'s config is in {target}', logger='current')
+        with open(target, 'w', encoding='utf-8') as f:
+            f.write(text)
 
 
 def build_runner(cfg: Config) -> Runner:
+    """``Runner.from_cfg`` (or the config's ``runner_type``) with the tools'
+    additions (:class:`_ToolRunner`)."""
+    base = Runner
     if 'runner_type' in cfg:
-        return RUNNERS.build(cfg)
-    return Runner.from_cfg(cfg)
+        with RUNNERS.switch_scope_and_registry(
+                cfg.get('default_scope')) as registry:
+            base = registry.get(cfg.runner_type)
+        if base is None:
+            raise ValueError(f'unknown runner_type {cfg.runner_type!r}')
+    runner_cls = type(base.__name__, (_ToolRunner, base), {})
+    return runner_cls.from_cfg(cfg)
 
 
 def build_model(cfg: Config):
     """The config's model, built in its default scope (as the Runner does),
     without creating anything on disk."""
-    from mmengine.registry import MODELS, DefaultScope
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
         return MODELS.build(cfg.model)
-
-
-def enable_amp(cfg: Config):
-    """Automatic mixed precision through mmengine's AmpOptimWrapper."""
-    wrapper = cfg.optim_wrapper
-    if wrapper.get('type') == 'AmpOptimWrapper':
-        return
-    wrapper.type = 'AmpOptimWrapper'
-    wrapper.setdefault('loss_scale', 'dynamic')
-
-
-def fit_amp_to_device(cfg: Config) -> bool:
-    """mmengine's AmpOptimWrapper needs CUDA. Without it, train in float32
-    and say so, rather than fail: returns True if AMP was turned off."""
-    wrapper = cfg.get('optim_wrapper', {})
-    if wrapper.get('type') != 'AmpOptimWrapper' or torch.cuda.is_available():
-        return False
-    wrapper.type = 'OptimWrapper'
-    for key in ('loss_scale', 'dtype', 'use_fsdp'):
-        wrapper.pop(key, None)
-    print_log(
-        'AMP needs CUDA, which this machine lacks: training in float32',
-        logger='current', level=logging.WARNING)
-    return True
-
-
-def add_custom_hook(cfg: Config, hook: dict):
-    """Append ``hook`` to the config's custom hooks unless one of its type is
-    configured already (that one, with its arguments, is kept)."""
-    def type_name(hook_type) -> str:  # 'scope.Name', 'Name' or a class
-        return getattr(hook_type, '__name__', str(hook_type)).split('.')[-1]
-
-    hooks = list(cfg.get('custom_hooks') or [])
-    name = type_name(hook['type'])
-    if not any(type_name(h.get('type')) == name for h in hooks):
-        hooks.append(hook)
-    cfg.custom_hooks = hooks
-
-
-def add_exact_resume(cfg: Config):
-    """Add :class:`ExactResumeHook` (random generator states in checkpoints)
-    unless the config has it already."""
-    add_custom_hook(cfg, dict(type='mmspectral.ExactResumeHook'))
-
-
-def bound_cufft_plan_cache(cfg: Config):
-    """Add :class:`CuFFTPlanCacheHook` with its default bound unless the
-    config has it already."""
-    add_custom_hook(cfg, dict(type='mmspectral.CuFFTPlanCacheHook'))
-
-
-def enable_visualization(cfg: Config, show_dir: str):
-    """Draw every test prediction into ``show_dir`` with the library's own
-    visualization hook."""
-    hook = cfg.get('default_hooks', {}).get('visualization')
-    if hook is None:
-        raise ValueError('--show-dir needs a `visualization` entry in the '
-                         "config's default_hooks")
-    scope = cfg.get('default_scope')
-    if scope == 'mmdet':
-        hook.update(draw=True, test_out_dir=osp.abspath(show_dir))
-    elif scope == 'mmseg':
-        hook.update(draw=True, interval=1)
-        cfg.visualizer['save_dir'] = show_dir
-    elif scope == 'mmpretrain':
-        hook.update(enable=True, interval=1, out_dir=show_dir)
-    else:
-        raise ValueError(f'--show-dir: unsupported default_scope {scope!r}')
-
-
-def add_prediction_dump(cfg: Config, out_file: str):
-    """Dump the raw test predictions to a pickle file as well."""
-    if not out_file.endswith(('.pkl', '.pickle')):
-        raise ValueError(f'--out must be a .pkl file, got {out_file!r}')
-    dump = dict(type='DumpResults', out_file_path=out_file)
-    if cfg.get('default_scope') == 'mmdet':
-        # mmdet encodes masks as RLE before dumping
-        dump['type'] = 'DumpDetResults'
-    evaluator = cfg.test_evaluator
-    if isinstance(evaluator, dict) and 'metrics' not in evaluator:
-        evaluator = [evaluator]
-    elif isinstance(evaluator, dict):
-        evaluator = list(evaluator['metrics'])
-    cfg.test_evaluator = list(evaluator) + [dump]

@@ -19,9 +19,21 @@ also timed with every filter removed: no filter implementation can make it
 faster than that, so ``naive / no filter`` bounds the attainable speed-up.
 ``--profile`` adds, per size, the operators taking most time in one forward
 of our backbone (torch's profiler), e.g. the FFTs and the copies around them.
+
+``--distinct-sizes N`` (with ``--backbone``) shows the memory that the
+eval-mode cache of resized filters takes: the backbone runs on N distinct
+COCO-like sizes (``--short`` x ``short + 32 k``, landscape and portrait in
+turn) with each ``resize_cache_size`` of ``--cache-sizes`` (``-1``: no
+bound), each in a fresh process, and the process RSS and the bytes the caches
+hold are printed after each size; then the forward time at a repeated size
+with and without the cache.
+
+    python tools/analysis_tools/benchmark_layers.py --sizes --backbone \
+        gfnet-h-s --distinct-sizes 8
 """
 import argparse
 import copy
+import multiprocessing
 import sys
 
 import torch
@@ -115,10 +127,10 @@ def parse_image(text: str):
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument(
-        '--sizes', nargs='+', type=parse_size,
+        '--sizes', nargs='*', type=parse_size,
         default=[parse_size(s) for s in DEFAULT_SIZES],
         help='feature maps HxWxC, optionally :S, the size the filter is '
-        'stored for (default H: no resize)')
+        'stored for (default H: no resize); none: skip the layer table')
     parser.add_argument(
         '--fractions', nargs='+', type=float, default=[1.0, 0.5, 0.25],
         help='AFNO hard_thresholding_fraction values')
@@ -140,7 +152,21 @@ def parse_args(argv=None):
         '--profile', action='store_true',
         help='with --backbone: also print the top operators of one forward '
         'of ours per size')
-    return parser.parse_args(argv)
+    parser.add_argument(
+        '--distinct-sizes', type=int, metavar='N',
+        help='with --backbone: memory of the resized-filter cache over N '
+        'distinct input sizes')
+    parser.add_argument(
+        '--short', type=int, default=800,
+        help='short side of the --distinct-sizes inputs. Defaults to 800')
+    parser.add_argument(
+        '--cache-sizes', type=int, nargs='+', default=[2, 0, -1],
+        help='resize_cache_size values to compare (-1: unbounded). '
+        'Defaults to 2 (the default), 0 and -1')
+    args = parser.parse_args(argv)
+    if args.distinct_sizes and not args.backbone:
+        parser.error('--distinct-sizes needs --backbone')
+    return args
 
 
 def time_layers(layers, x, args) -> list:
@@ -188,14 +214,16 @@ def layer_row(height, width, channels, stored, args):
             [f'{afno[0] / t:.2f}x' for t in afno[1:]])
 
 
-def build_backbone(name: str) -> nn.Module:
+def build_backbone(name: str, resize_cache_size: int = 2) -> nn.Module:
     import mmspectral  # noqa: F401
     from mmspectral.registry import MODELS
     family, _, arch = name.partition('-')
     if family not in FAMILIES or not arch:
         raise SystemExit(f'--backbone {name!r}: expected FAMILY-ARCH with '
                          f'FAMILY one of {list(FAMILIES)}, e.g. gfnet-h-s')
-    return MODELS.build(dict(type=FAMILIES[family], arch=arch))
+    return MODELS.build(
+        dict(type=FAMILIES[family], arch=arch,
+             resize_cache_size=resize_cache_size))
 
 
 def backbone_row(ours: nn.Module, size, args) -> list:
@@ -239,6 +267,79 @@ def backbone_comparison(args) -> str:
     return text
 
 
+def distinct_sizes(count: int, short: int) -> list:
+    """``count`` padded COCO-like sizes, landscape and portrait in turn."""
+    sizes = [(short, short + 32 * (k // 2 + 1)) for k in range(count)]
+    return [s if k % 2 == 0 else s[::-1] for k, s in enumerate(sizes)]
+
+
+def rss_mib() -> float:
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith('VmRSS:'):
+                return int(line.split()[1]) / 1024
+    return float('nan')
+
+
+def cached_mib(model: nn.Module) -> float:
+    from mmspectral.models.layers import ResizeCache
+    return sum(
+        t.numel() * t.element_size() for m in model.modules()
+        if isinstance(getattr(m, 'resize_cache', None), ResizeCache)
+        for t in m.resize_cache._store.values()) / 2**20
+
+
+def memory_over_sizes(name: str, cache_size: int, sizes, threads) -> list:
+    """``(RSS MiB, cached MiB)`` after each size, in a fresh model with
+    ``resize_cache_size=cache_size`` (-1: as many as there are sizes)."""
+    if threads:
+        torch.set_num_threads(threads)
+    model = build_backbone(name, len(sizes) if cache_size < 0 else
+                           cache_size).eval()
+    readings = []
+    with torch.no_grad():
+        for size in sizes:
+            model(torch.randn(1, 3, *size))
+            readings.append((rss_mib(), cached_mib(model)))
+    return readings
+
+
+def cache_memory_report(args) -> str:
+    sizes = distinct_sizes(args.distinct_sizes, args.short)
+    spawn = multiprocessing.get_context('spawn')
+    columns = {}
+    for cache_size in args.cache_sizes:
+        with spawn.Pool(1) as pool:
+            columns[cache_size] = pool.apply(
+                memory_over_sizes,
+                (args.backbone, cache_size, sizes, args.threads))
+    label = {c: ('unbounded' if c < 0 else str(c)) for c in columns}
+    header = ['sizes seen', 'input'] + [
+        f'{h} (cache {label[c]})' for c in columns
+        for h in ('RSS MiB', 'cached MiB')
+    ]
+    rows = [[i + 1, f'{h}x{w}'] + [
+        f'{columns[c][i][j]:.0f}' for c in columns for j in (0, 1)
+    ] for i, (h, w) in enumerate(sizes)]
+    text = (f'{args.backbone}, eval forward over {len(sizes)} distinct '
+            'input sizes: process memory and the resized filters and '
+            'position embeddings the caches hold, by resize_cache_size\n\n' +
+            format_table(header, rows) + '\n')
+    cached = build_backbone(args.backbone, 2).eval()
+    uncached = build_backbone(args.backbone, 0).eval()
+    uncached.load_state_dict(cached.state_dict())
+    x = torch.randn(1, 3, *sizes[0], device=args.device)
+    with torch.no_grad():
+        hit, recompute = median_times(
+            [lambda: cached(x), lambda: uncached(x)], args.warmup,
+            args.repeat, args.device)
+    text += ('\nForward at a repeated size '
+             f'{sizes[0][0]}x{sizes[0][1]}: {1e3 * hit:.1f} ms with the '
+             f'cache, {1e3 * recompute:.1f} ms recomputing every resize '
+             f'({recompute / hit:.2f}x)\n')
+    return text
+
+
 def main(argv=None):
     args = parse_args(argv)
     if args.threads:
@@ -247,13 +348,16 @@ def main(argv=None):
               'GF speed-up', 'max |diff|'] + [
         f'AFNO f={f:g} ms' for f in args.fractions
     ] + [f'AFNO speed-up f={f:g}' for f in args.fractions[1:]]
-    rows = [layer_row(*size, args) for size in args.sizes]
     mode = 'forward + backward' if args.backward else 'forward'
     threads = torch.get_num_threads()
-    table = format_table(header, rows)
     text = (f'{mode}, batch {args.batch}, device {args.device}, '
-            f'{threads} CPU threads, median of {args.repeat}\n\n{table}\n')
-    if args.backbone:
+            f'{threads} CPU threads, median of {args.repeat}\n')
+    if args.sizes:
+        rows = [layer_row(*size, args) for size in args.sizes]
+        text += '\n' + format_table(header, rows) + '\n'
+    if args.distinct_sizes:
+        text += '\n' + cache_memory_report(args)
+    elif args.backbone:
         text += '\n' + backbone_comparison(args)
     print_report(text, args.out)
     return 0

@@ -15,7 +15,7 @@ import sys
 
 from mmengine.analysis.print_helper import complexity_stats_table
 
-from mmspectral.engine.runner import build_model, load_config
+from mmspectral.engine import build_model, load_config
 from mmspectral.utils.flops import _TensorMode, flop_analyzer, model_flops
 
 

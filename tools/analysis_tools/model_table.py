@@ -16,7 +16,7 @@ import os.path as osp
 import sys
 from decimal import Decimal
 
-from mmspectral.engine.runner import build_model, load_config
+from mmspectral.engine import build_model, load_config
 from mmspectral.utils import format_table, print_report
 from mmspectral.utils.flops import model_flops
 

@@ -44,16 +44,20 @@ def parse_args(argv=None):
     parser.add_argument(
         '--layers', default='*',
         help='glob over layer names, e.g. "*blocks.0.*". Defaults to all')
+    parser.add_argument(
+        '--debug', action='store_true', help='show tracebacks of errors')
     return parser.parse_args(argv)
 
 
 def filters_from_config(config: str, checkpoint=None) -> Dict[str, Tensor]:
-    from mmspectral.engine.runner import build_model, load_config
+    from mmspectral.engine import build_model, load_config
     from mmspectral.models.layers import GlobalFilter
     model = build_model(load_config(config))
     if checkpoint:
-        from mmengine.runner import load_checkpoint
-        load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
+        from mmspectral.engine.checks import check_checkpoint_matches
+        model.load_state_dict(
+            check_checkpoint_matches(model, checkpoint,
+                                     what=f'the model of {config}'))
     return {
         name: module.complex_weight.detach()
         for name, module in model.named_modules()
@@ -140,8 +144,14 @@ def plot_layer(name, spectrum, kernel, channels, path):
 
 
 def main(argv=None):
+    from mmspectral.engine.run_setup import check_output_path, reported_errors
     args = parse_args(argv)
-    filters = load_filters(args)
+    with reported_errors(args.debug):
+        check_output_path(args.out, '--out', folder=True)
+        return plot_filters(args, load_filters(args))
+
+
+def plot_filters(args, filters: Dict[str, Tensor]) -> int:
     layer_dir = osp.join(args.out, 'layers')
     os.makedirs(layer_dir, exist_ok=True)
     spectra, kernels = [], []

@@ -120,6 +120,8 @@ class AFNO(SpectralBackbone):
             eps=1e-6)``.
         pyramid_norm_cfg (dict): Norm inside the simple feature pyramid.
             Defaults to ``dict(type='LN2d', eps=1e-6)``.
+        resize_cache_size (int): See :class:`SpectralBackbone`. Defaults
+            to 2.
         init_cfg (dict, optional): See :class:`SpectralBackbone`.
     """
     arch_zoo = {
@@ -151,8 +153,10 @@ class AFNO(SpectralBackbone):
                  double_skip: bool = False,
                  norm_cfg: dict = dict(type='LN', eps=1e-6),
                  pyramid_norm_cfg: dict = dict(type='LN2d', eps=1e-6),
+                 resize_cache_size: int = 2,
                  init_cfg=None):
-        super().__init__(frozen_stages, norm_eval, init_cfg)
+        super().__init__(frozen_stages, norm_eval, init_cfg,
+                         resize_cache_size)
         self.arch_settings = self.check_arch(arch)
         self.arch_name = arch
         dims, depth = (self.arch_settings['embed_dims'],
@@ -180,7 +184,7 @@ class AFNO(SpectralBackbone):
         ])
         self.build_isotropic_neck(blocks, dims, norm_cfg, pyramid_norm_cfg)
         self.apply(deit_init)
-        self._freeze_stages()
+        self.finish_build()
 
     def stage_parts(self, index: int) -> list:
         return self.isotropic_stage_parts(index)

@@ -127,8 +127,10 @@ class AFNOMiT(SpectralBackbone):
                'num_heads': [1, 2, 5, 8]},
     }  # yapf: disable
     essential_keys = ('embed_dims', 'num_layers', 'num_heads')
-    # an MiT checkpoint's attention has no place here
-    adapter_keys = re.compile(r'^(norm\d*|pyramid)\.|\.attn\.')
+    # an mmseg MiT checkpoint has attention where this backbone has AFNO
+    # mixers, which train from scratch
+    pretrained_missing_ok = re.compile(r'^(norm\d*|pyramid)\.|\.filter\.')
+    pretrained_unused_ok = re.compile(r'^(norm\d*|pyramid)\.|\.attn\.')
     patch_sizes, strides = (7, 3, 3, 3), (4, 2, 2, 2)
 
     def __init__(self,
@@ -188,7 +190,7 @@ class AFNOMiT(SpectralBackbone):
         self.out_channels = [dims[i] for i in self.out_indices]
         self.apply(deit_init)
         self.apply(conv_fan_out_init)
-        self._freeze_stages()
+        self.finish_build()
 
     def stage_parts(self, index: int) -> list:
         if index == 0:
@@ -197,10 +199,7 @@ class AFNOMiT(SpectralBackbone):
         return list(stage[1:]) if index == 1 else [stage]
 
     def forward(self, x: Tensor) -> tuple:
-        if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f'AFNOMiT expects a (B, {self.in_channels}, H, W) image '
-                f'batch, got shape {tuple(x.shape)}')
+        self.check_input(x)
         outs = []
         for i, (patch_embed, layers, norm) in enumerate(self.layers):
             x, hw_shape = patch_embed(x)

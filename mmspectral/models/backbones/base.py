@@ -12,11 +12,15 @@ from mmcv.cnn import build_norm_layer
 from mmengine.logging import MMLogger
 from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
-from mmengine.runner.checkpoint import _load_checkpoint
+from torch import Tensor
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from mmspectral.converters.common import CheckpointError
-from ..layers import PositionEmbedding, SimpleFeaturePyramid, pad_to_multiple
+from mmspectral.checkpoint import (CheckpointError, check_finite, is_remote,
+                                   listing, raise_unless_fits,
+                                   read_checkpoint, size_mismatches,
+                                   state_dict_of)
+from ..layers import (PositionEmbedding, ResizeCache, SimpleFeaturePyramid,
+                      pad_to_multiple)
 
 
 def resolve_arch(arch: Union[str, dict], arch_zoo: dict, family: str,
@@ -109,19 +113,28 @@ class SpectralBackbone(BaseModule):
             stay those of the pretrained model.
         init_cfg (dict, optional): Initialization config; use
             ``dict(type='Pretrained', checkpoint=PATH, prefix='backbone.')``
-            to load the backbone of a classification checkpoint. A
-            checkpoint made for another arch (shapes that differ, or weights
-            this backbone has no place for) stops with an error naming the
-            keys; weights only a downstream backbone has (output norms,
-            pyramid layers) may be missing from it.
+            to load the backbone of a classification checkpoint. Loading is
+            strict: a checkpoint made for another arch (shapes that differ,
+            weights this backbone has no place for, or backbone weights it
+            lacks, such as the blocks of a deeper arch) stops with an error
+            listing the keys; only the weights a dense backbone adds (output
+            norms, pyramid layers) may be missing from it.
+        resize_cache_size (int): In eval mode, resized filters and position
+            embeddings are kept for this many input sizes per layer, the
+            least recently used going first; ``0`` recomputes them on every
+            call. Memory grows with it (GFNet-H-S: about 0.25 GB per size at
+            COCO's 800x1333), speed only at repeated sizes. Families without
+            resized weights (AFNO-MiT) do not take it.
     """
     num_stages = 4
     arch_zoo: dict = {}
     essential_keys: tuple = ()
     optional_keys: tuple = ()
-    # keys that a classification and a dense-prediction backbone of the same
-    # arch need not share: output norms and pyramid layers
-    adapter_keys = re.compile(r'^(norm\d*|pyramid)\.')
+    # weights a dense-prediction backbone has and a classification
+    # checkpoint of the same arch lacks: output norms and pyramid layers
+    pretrained_missing_ok = re.compile(r'^(norm\d*|pyramid)\.')
+    # weights of a classification checkpoint a dense backbone has no use for
+    pretrained_unused_ok = re.compile(r'^(norm\d*|pyramid)\.')
 
     @classmethod
     def check_arch(cls, arch: Union[str, dict]) -> dict:
@@ -131,13 +144,21 @@ class SpectralBackbone(BaseModule):
                             cls.essential_keys, cls.optional_keys)
 
     def __init__(self, frozen_stages: int = -1, norm_eval: bool = False,
-                 init_cfg=None):
+                 init_cfg=None, resize_cache_size: int = 2):
         super().__init__(init_cfg=init_cfg)
         if not -1 <= frozen_stages <= self.num_stages:
             raise ValueError(f'frozen_stages must be in -1..{self.num_stages},'
                              f' got {frozen_stages}')
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
+        ResizeCache(resize_cache_size)  # fail early on a bad size
+        self.resize_cache_size = resize_cache_size
+
+    def finish_build(self):
+        """What every family's ``__init__`` ends with, once its layers
+        exist: the resize-cache bound and the frozen stages."""
+        self.set_resize_cache_size(self.resize_cache_size)
+        self._freeze_stages()
 
     def stage_parts(self, index: int) -> List[Union[nn.Module, nn.Parameter]]:
         """Modules and parameters of the stem (``index=0``) or of stage
@@ -173,10 +194,7 @@ class SpectralBackbone(BaseModule):
     def embed(self, x):
         """Image batch ``(B, C, H, W)`` -> position-embedded ``(B, h, w, C')``
         tokens; the image is zero-padded to a multiple of the patch size."""
-        if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f'{type(self).__name__} expects a (B, {self.in_channels}, H, '
-                f'W) image batch, got shape {tuple(x.shape)}')
+        self.check_input(x)
         x = self.patch_embed(pad_to_multiple(x, self.patch_size))
         return self.pos_drop(self.pos_embed(x.permute(0, 2, 3, 1)))
 
@@ -215,49 +233,83 @@ class SpectralBackbone(BaseModule):
     def load_pretrained(self, checkpoint: str, prefix: str = None):
         """Load ``checkpoint`` (the entries under ``prefix``, if given).
 
+        Every weight of this backbone must come from the checkpoint, except
+        those :attr:`pretrained_missing_ok` names (the dense-prediction
+        adapters: output norms and pyramid layers); every checkpoint weight
+        must have a place here, except those :attr:`pretrained_unused_ok`
+        names. Filters and position embeddings stored for another size are
+        resized.
+
         Raises:
             FileNotFoundError: the checkpoint is not there.
-            CheckpointError: it does not fit this arch (the message names the
-                keys).
+            CheckpointError: it is unreadable, holds NaN/inf weights, or does
+                not fit this arch (the message lists the keys).
         """
         name = type(self).__name__
-        if '://' not in checkpoint and not osp.isfile(checkpoint):
+        if not is_remote(checkpoint) and not osp.isfile(checkpoint):
             raise FileNotFoundError(
                 f'{name}: pretrained checkpoint {checkpoint!r} not found. '
                 'Convert the official weights with tools/model_converters/'
                 f'{name.lower()}2mmspectral.py, or set the backbone\'s '
                 'init_cfg=None to train from scratch.')
-        loaded = _load_checkpoint(checkpoint, map_location='cpu')
-        state = loaded.get('state_dict', loaded)
-        state = {k[7:] if k.startswith('module.') else k: v
-                 for k, v in state.items()}
-        if prefix:
-            state = {k[len(prefix):]: v for k, v in state.items()
-                     if k.startswith(prefix)}
-            if not state:
-                raise CheckpointError(f'{checkpoint}: no key starts with '
-                                      f'the prefix {prefix!r}')
+        state = state_dict_of(read_checkpoint(checkpoint), checkpoint, prefix)
+        check_finite(state, checkpoint)
+        what = f'this {name} arch {self.arch_name!r}'
         try:
             result = self.load_state_dict(state, strict=False)
         except RuntimeError as err:
             raise CheckpointError(
-                f'{checkpoint} does not fit this {name} arch '
-                f'{self.arch_name!r}: {err}') from err
-        unexpected = [k for k in result.unexpected_keys
-                      if not self.adapter_keys.search(k)]
-        if unexpected:
-            raise CheckpointError(
-                f'{checkpoint} does not fit this {name} arch '
-                f'{self.arch_name!r}: it has {len(unexpected)} weights this '
-                f'backbone has no place for: {unexpected[:8]}')
-        logger = MMLogger.get_current_instance()
-        skipped = len(result.unexpected_keys)
-        logger.info(f'{name}: loaded {len(state) - skipped} tensors from '
-                    f'{checkpoint}' + (f'; skipped {skipped} it has no use '
-                                       'for here' if skipped else ''))
-        if result.missing_keys:
-            logger.info(f'{name}: not in the checkpoint (initialised as '
-                        f'new): {result.missing_keys}')
+                f'{checkpoint} does not fit {what}:\n' + listing(
+                    'shape mismatches (checkpoint vs model)',
+                    size_mismatches(err))) from None
+        unused_ok = [
+            k for k in result.unexpected_keys
+            if self.pretrained_unused_ok.search(k)
+        ]
+        raise_unless_fits(
+            what,
+            checkpoint,
+            missing=result.missing_keys,
+            unexpected=[
+                k for k in result.unexpected_keys if k not in unused_ok
+            ],
+            missing_ok=self.pretrained_missing_ok)
+        adapters = [
+            k for k in result.missing_keys
+            if not k.endswith('num_batches_tracked')
+        ]
+        MMLogger.get_current_instance().info(
+            f'{name}: loaded {len(state) - len(unused_ok)} tensors from '
+            f'{checkpoint}' +
+            (f'; skipped {len(unused_ok)} it has no use for here'
+             if unused_ok else '') +
+            (f'; initialised as new: {adapters}' if adapters else ''))
+
+    def set_resize_cache_size(self, size: int):
+        """Keep resized filters and position embeddings for at most ``size``
+        input sizes in every layer (see :class:`ResizeCache`)."""
+        for module in self.modules():
+            cache = getattr(module, 'resize_cache', None)
+            if isinstance(cache, ResizeCache):
+                cache.max_entries = size
+
+    def check_input(self, x: Tensor):
+        """Raise ValueError unless ``x`` is a non-empty ``(B, C, H, W)``
+        batch with this backbone's ``in_channels``."""
+        name = type(self).__name__
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                f'{name} expects a (B, {self.in_channels}, H, W) image batch,'
+                f' got shape {tuple(x.shape)}')
+        if x.numel() == 0:
+            raise ValueError(
+                f'{name} got an empty image batch of shape {tuple(x.shape)}: '
+                'the batch size, height and width must all be at least 1')
+        if not (x.is_floating_point()):
+            raise ValueError(
+                f'{name} expects a floating-point image batch, got '
+                f'{x.dtype}; normalise the images first (the data '
+                'preprocessor does this)')
 
     def train(self, mode: bool = True):
         super().train(mode)

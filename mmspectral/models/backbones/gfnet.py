@@ -107,6 +107,8 @@ class GFNet(SpectralBackbone):
             eps=1e-6)``.
         pyramid_norm_cfg (dict): Norm inside the simple feature pyramid of the
             isotropic archs. Defaults to ``dict(type='LN2d', eps=1e-6)``.
+        resize_cache_size (int): See :class:`SpectralBackbone`. Defaults
+            to 2.
         init_cfg (dict, optional): See :class:`SpectralBackbone`. Defaults to
             None.
     """
@@ -142,8 +144,10 @@ class GFNet(SpectralBackbone):
                  resize_mode: str = 'frequency',
                  norm_cfg: dict = dict(type='LN', eps=1e-6),
                  pyramid_norm_cfg: dict = dict(type='LN2d', eps=1e-6),
+                 resize_cache_size: int = 2,
                  init_cfg=None):
-        super().__init__(frozen_stages, norm_eval, init_cfg)
+        super().__init__(frozen_stages, norm_eval, init_cfg,
+                         resize_cache_size)
         self.arch_settings = self.check_arch(arch)
         self.arch_name = arch
         embed_dims = self.arch_settings['embed_dims']
@@ -163,7 +167,7 @@ class GFNet(SpectralBackbone):
             self._build_pyramid(grid, drop_rate, drop_path_rate, resize_mode,
                                 norm_cfg, with_cp)
         self.apply(deit_init)
-        self._freeze_stages()
+        self.finish_build()
 
     def _make_blocks(self, embed_dims: int, depth: int, spatial_size: int,
                      drop_path_rates: List[float], **kwargs) -> nn.Sequential:

@@ -5,7 +5,7 @@ Rao et al., NeurIPS 2022, https://arxiv.org/abs/2207.14284.
 Reproduces the behaviour and checkpoints of
 https://github.com/raoyongming/HorNet.
 """
-from typing import Sequence, Union
+from typing import Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -17,6 +17,7 @@ from torch import Tensor
 from mmspectral.registry import MODELS
 from ..layers import (CheckpointedBlock, GlobalFilter, LayerNorm2d, LayerScale,
                       pad_to_multiple)
+from ..layers.utils import guess_native_size
 from .base import SpectralBackbone, normalize_out_indices
 
 
@@ -26,8 +27,9 @@ class GlobalLocalFilter(nn.Module):
 
     Args:
         channels (int): Channels (even).
-        spatial_size (int): Native size of the global filter (14 at 224x224
-            for stage 3, 7 for stage 4; 24 and 12 at 384).
+        spatial_size (int | tuple[int, int]): Native size of the global
+            filter (14 at 224x224 for stage 3, 7 for stage 4; 24 and 12 at
+            384).
         resize_mode (str): Filter resize mode; ``'bilinear'`` is the official
             dense-prediction behaviour. Defaults to ``'bilinear'``.
     """
@@ -111,13 +113,18 @@ class HorNetBlock(CheckpointedBlock):
         self.norm1 = LayerNorm2d(channels, eps=1e-6)
         self.gnconv = GnConv(channels, order, global_filter_size, scale,
                              resize_mode)
+        self.out_channels = channels
         self.ls1 = LayerScale(
-            channels, layer_scale_init_value, channels_last=False)
+            channels, layer_scale_init_value, channels_last=False
+        ) if layer_scale_init_value > 0 else nn.Identity()
         self.norm2 = nn.LayerNorm(channels, eps=1e-6)
         self.pwconv1 = nn.Linear(channels, 4 * channels)
         self.act = nn.GELU()
         self.pwconv2 = nn.Linear(4 * channels, channels)
-        self.ls2 = LayerScale(channels, layer_scale_init_value)
+        self.ls2 = LayerScale(
+            channels,
+            layer_scale_init_value) if layer_scale_init_value > 0 else \
+            nn.Identity()
         self.drop_path = DropPath(
             drop_path_rate) if drop_path_rate > 0 else nn.Identity()
 
@@ -126,6 +133,35 @@ class HorNetBlock(CheckpointedBlock):
         y = self.pwconv2(self.act(self.pwconv1(self.norm2(
             x.permute(0, 2, 3, 1)))))
         return x + self.drop_path(self.ls2(y).permute(0, 3, 1, 2))
+
+
+def _zoo_entry(base_dim: int, global_filter_stages=(), **extra) -> dict:
+    return dict(base_dim=base_dim, depths=[2, 3, 18, 2],
+                orders=[2, 3, 4, 5],
+                global_filter_stages=global_filter_stages, **extra)
+
+
+def _filter_sizes_of(arch: dict, pretrain_img_size: int) -> list:
+    """The native size of each stage's global filter (None: a 7x7 stage),
+    from ``global_filter_stages`` and the image size, or from mmpretrain's
+    ``dw_cfg`` (``dict(type='GF', h=14, w=8)`` gives the filter's frequency
+    grid)."""
+    if 'dw_cfg' in arch:
+        sizes = []
+        for cfg in arch['dw_cfg']:
+            if cfg.get('type') == 'GF':
+                sizes.append(guess_native_size(cfg['h'], cfg['w']))
+            elif cfg.get('type') == 'DW' and cfg.get('kernel_size', 7) == 7:
+                sizes.append(None)
+            else:
+                raise ValueError(f'HorNet dw_cfg: {cfg!r} is neither '
+                                 "dict(type='DW', kernel_size=7) nor "
+                                 "dict(type='GF', h=..., w=...)")
+        return sizes
+    return [
+        pretrain_img_size // 2**(i + 2)
+        if i in arch['global_filter_stages'] else None for i in range(4)
+    ]
 
 
 @MODELS.register_module()
@@ -143,62 +179,102 @@ class HorNet(SpectralBackbone):
     ``resize_mode``. Images are zero-padded to the stride, so stage ``i``
     has size ``ceil(H / 2**(i+2))``.
 
+    **Coming from mmpretrain's HorNet**: its configs work by changing
+    ``type='HorNet'`` to ``type='mmspectral.HorNet'``. Its arch names
+    (``'tiny'``, ``'tiny-gf'``, ... ``'large-gf384'``) and ``dw_cfg`` dict
+    archs are accepted, and the defaults of the arguments both classes have
+    are mmpretrain's (``out_indices=(3, )``,
+    ``gap_before_final_norm=True``: the classification layout; dense
+    configs set both). Three things differ: ``frozen_stages=k`` here
+    freezes the stem and the first ``k`` stages, i.e. mmpretrain's
+    ``frozen_stages=k - 1`` (the meaning every mmspectral backbone gives
+    it); inputs whose size is not a multiple of 32 are zero-padded, so the
+    last map is ``ceil(W / 32)`` wide where mmpretrain's is ``floor(W /
+    32)``; and an unknown arch raises ValueError, not AssertionError.
+
     Args:
-        arch (str | dict): ``t s b l`` (7x7) or ``t-gf s-gf b-gf l-gf``, or a
-            dict with ``base_dim``, ``depths``, ``orders`` (four each) and
-            ``global_filter_stages`` (indices of the GF stages). Defaults to
-            ``'t-gf'``.
+        arch (str | dict): ``t s b l`` (7x7) or ``t-gf s-gf b-gf l-gf`` (and
+            their mmpretrain names ``tiny``, ``tiny-gf``, ..., with
+            ``b-gf384`` / ``l-gf384`` storing filters for 384), or a dict
+            with ``base_dim``, ``depths``, ``orders`` (four each) and either
+            ``global_filter_stages`` (indices of the GF stages) or
+            mmpretrain's ``dw_cfg``. Defaults to ``'t-gf'``.
         in_channels (int): Input channels. Defaults to 3.
-        pretrain_img_size (int): Image size the filters are stored for.
-            Defaults to 224.
+        pretrain_img_size (int, optional): Image size the filters are stored
+            for. Defaults to None: the arch's (384 for ``*-gf384``, else
+            224).
         out_indices (Sequence[int]): Stages to return. Defaults to
-            ``(0, 1, 2, 3)``.
-        frozen_stages (int): See :class:`SpectralBackbone`. Defaults to -1.
+            ``(3, )`` (mmpretrain's default).
+        frozen_stages (int): See :class:`SpectralBackbone` (and the note
+            above). Defaults to -1.
         norm_eval (bool): See :class:`SpectralBackbone`. Defaults to False.
         with_cp (bool): Gradient checkpointing per block. Defaults to False.
         drop_path_rate (float): Stochastic depth, linear over the blocks.
             Defaults to 0.
         scale (float): gnConv scale ``s``. Defaults to 1/3.
+        use_layer_scale (bool): Scale each residual branch by a learned
+            per-channel factor. Defaults to True.
         layer_scale_init_value (float): Defaults to 1e-6 (official).
         resize_mode (str): How filters adapt to other sizes: ``'bilinear'``
             (official, reproduces the published dense results) or
             ``'frequency'``. Defaults to ``'bilinear'``.
         gap_before_final_norm (bool): Output ``norm(mean(x))`` vectors, as the
             official classifier does, instead of normed maps. Defaults to
-            False (dense prediction).
+            True (mmpretrain's default; dense configs set False).
+        resize_cache_size (int): See :class:`SpectralBackbone`. Defaults
+            to 2.
         init_cfg (dict, optional): See :class:`SpectralBackbone`.
     """
     arch_zoo = {
-        **{name: {'base_dim': dim, 'depths': [2, 3, 18, 2],
-                  'orders': [2, 3, 4, 5], 'global_filter_stages': ()}
-           for name, dim in (('t', 64), ('s', 96), ('b', 128), ('l', 192))},
-        **{f'{name}-gf': {'base_dim': dim, 'depths': [2, 3, 18, 2],
-                          'orders': [2, 3, 4, 5],
-                          'global_filter_stages': (2, 3)}
-           for name, dim in (('t', 64), ('s', 96), ('b', 128), ('l', 192))},
+        **{name: _zoo_entry(dim) for names, dim in (
+            (('t', 'tiny'), 64), (('s', 'small'), 96), (('b', 'base'), 128),
+            (('l', 'large'), 192)) for name in names},
+        **{f'{name}-gf': _zoo_entry(dim, (2, 3)) for names, dim in (
+            (('t', 'tiny'), 64), (('s', 'small'), 96), (('b', 'base'), 128),
+            (('l', 'large'), 192)) for name in names},
+        **{f'{name}-gf384': _zoo_entry(dim, (2, 3), pretrain_img_size=384)
+           for names, dim in ((('b', 'base'), 128), (('l', 'large'), 192))
+           for name in names},
     }  # yapf: disable
-    essential_keys = ('base_dim', 'depths', 'orders', 'global_filter_stages')
+    essential_keys = ('base_dim', 'depths', 'orders')
+    optional_keys = ('global_filter_stages', 'dw_cfg', 'pretrain_img_size')
+
+    @classmethod
+    def check_arch(cls, arch: Union[str, dict]) -> dict:
+        settings = super().check_arch(arch)
+        if ('global_filter_stages' in settings) == ('dw_cfg' in settings):
+            raise ValueError('HorNet dict arch: give exactly one of '
+                             "'global_filter_stages' and 'dw_cfg', got "
+                             f'{sorted(settings)}')
+        return settings
 
     def __init__(self,
                  arch: Union[str, dict] = 't-gf',
                  in_channels: int = 3,
-                 pretrain_img_size: int = 224,
-                 out_indices: Sequence[int] = (0, 1, 2, 3),
+                 pretrain_img_size: Optional[int] = None,
+                 out_indices: Sequence[int] = (3, ),
                  frozen_stages: int = -1,
                  norm_eval: bool = False,
                  with_cp: bool = False,
                  drop_path_rate: float = 0.,
                  scale: float = 1 / 3,
+                 use_layer_scale: bool = True,
                  layer_scale_init_value: float = 1e-6,
                  resize_mode: str = 'bilinear',
-                 gap_before_final_norm: bool = False,
+                 gap_before_final_norm: bool = True,
+                 resize_cache_size: int = 2,
                  init_cfg=None):
-        super().__init__(frozen_stages, norm_eval, init_cfg)
+        super().__init__(frozen_stages, norm_eval, init_cfg,
+                         resize_cache_size)
         self.arch_settings = self.check_arch(arch)
         self.arch_name = arch
         self.in_channels = in_channels
         self.out_indices = normalize_out_indices(out_indices, 4, 'HorNet')
         self.gap_before_final_norm = gap_before_final_norm
+        if pretrain_img_size is None:
+            pretrain_img_size = self.arch_settings.get(
+                'pretrain_img_size', 224)
+        self.pretrain_img_size = pretrain_img_size
         base = self.arch_settings['base_dim']
         dims = [base, 2 * base, 4 * base, 8 * base]
         self.embed_dims = dims
@@ -212,22 +288,21 @@ class HorNet(SpectralBackbone):
                 nn.Conv2d(dims[i], dims[i + 1], 2, 2)) for i in range(3)
         ])
         depths = self.arch_settings['depths']
+        filter_sizes = _filter_sizes_of(self.arch_settings, pretrain_img_size)
         rates = np.linspace(0, drop_path_rate, sum(depths)).tolist()
         self.stages = nn.ModuleList()
         for i, depth in enumerate(depths):
-            size = pretrain_img_size // 2**(i + 2)
-            gf = size if i in self.arch_settings[
-                'global_filter_stages'] else None
             start = sum(depths[:i])
             self.stages.append(
                 nn.Sequential(*[
                     HorNetBlock(
                         dims[i],
                         self.arch_settings['orders'][i],
-                        global_filter_size=gf,
+                        global_filter_size=filter_sizes[i],
                         scale=scale,
                         resize_mode=resize_mode,
-                        layer_scale_init_value=layer_scale_init_value,
+                        layer_scale_init_value=layer_scale_init_value
+                        if use_layer_scale else 0.,
                         drop_path_rate=rates[start + j],
                         with_cp=with_cp) for j in range(depth)
                 ]))
@@ -235,7 +310,7 @@ class HorNet(SpectralBackbone):
             self.add_module(f'norm{i}', LayerNorm2d(dims[i], eps=1e-6))
         self.out_channels = [dims[i] for i in self.out_indices]
         self.apply(self._init_weights)
-        self._freeze_stages()
+        self.finish_build()
 
     @staticmethod
     def _init_weights(module: nn.Module):
@@ -254,10 +329,7 @@ class HorNet(SpectralBackbone):
         return parts
 
     def forward(self, x: Tensor) -> tuple:
-        if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f'HorNet expects a (B, {self.in_channels}, H, W) image batch,'
-                f' got shape {tuple(x.shape)}')
+        self.check_input(x)
         outs = []
         for i, (down, stage) in enumerate(
                 zip(self.downsample_layers, self.stages)):

@@ -197,6 +197,8 @@ class SpectFormer(SpectralBackbone):
             to ``dict(type='BN')``.
         pyramid_norm_cfg (dict): Norm inside the vanilla simple feature
             pyramid. Defaults to ``dict(type='LN2d', eps=1e-6)``.
+        resize_cache_size (int): See :class:`SpectralBackbone`. Defaults
+            to 2.
         init_cfg (dict, optional): See :class:`SpectralBackbone`.
     """
     arch_zoo = {
@@ -226,7 +228,7 @@ class SpectFormer(SpectralBackbone):
     optional_keys = ('mlp_ratio', 'num_heads', 'spectral_depth',
                      'patch_size', 'mlp_ratios', 'stem_hidden_dim')
     # a classification checkpoint's class block has no use in dense models
-    adapter_keys = re.compile(r'^(norm\d*|pyramid|post_network)\.')
+    pretrained_unused_ok = re.compile(r'^(norm\d*|pyramid|post_network)\.')
 
     def __init__(self,
                  arch: Union[str, dict] = 'h-s',
@@ -243,8 +245,10 @@ class SpectFormer(SpectralBackbone):
                  norm_cfg: dict = dict(type='LN', eps=1e-6),
                  stem_norm_cfg: dict = dict(type='BN'),
                  pyramid_norm_cfg: dict = dict(type='LN2d', eps=1e-6),
+                 resize_cache_size: int = 2,
                  init_cfg=None):
-        super().__init__(frozen_stages, norm_eval, init_cfg)
+        super().__init__(frozen_stages, norm_eval, init_cfg,
+                         resize_cache_size)
         self.arch_settings = self.check_arch(arch)
         self.arch_name = arch
         self.isotropic = isinstance(self.arch_settings['embed_dims'], int)
@@ -270,7 +274,7 @@ class SpectFormer(SpectralBackbone):
                                      drop_path_rate, stem_norm_cfg, kwargs)
         self.apply(deit_init)
         self.apply(conv_fan_out_init)
-        self._freeze_stages()
+        self.finish_build()
 
     def _build_vanilla(self, in_channels, img_size, drop_path_rate,
                        pyramid_norm_cfg, kwargs):
@@ -354,10 +358,7 @@ class SpectFormer(SpectralBackbone):
     def forward(self, x: Tensor) -> tuple:
         if self.isotropic:
             return self.forward_isotropic(x)
-        if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f'SpectFormer expects a (B, {self.in_channels}, H, W) image '
-                f'batch, got shape {tuple(x.shape)}')
+        self.check_input(x)
         outs = []
         for i in range(4):
             # (B, C, H, W) in, (B, H, W, C) out

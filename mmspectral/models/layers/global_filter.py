@@ -21,6 +21,7 @@ Feature maps of any other size get a resized weight:
   held constant beyond the last stored column. A smooth filter learned at one
   size then stays the same filter at another size.
 """
+import functools
 from typing import Optional, Tuple
 
 import torch
@@ -28,7 +29,7 @@ import torch.nn as nn
 from mmengine.logging import MMLogger
 from torch import Tensor
 
-from .utils import EvalCache, guess_native_size, to_2tuple
+from .utils import ResizeCache, guess_native_size, to_2tuple
 
 RESIZE_MODES = ('frequency', 'bilinear')
 
@@ -111,6 +112,13 @@ def filter_resize_matrices(src_size: Tuple[int, int],
     return rows, cols
 
 
+@functools.lru_cache(maxsize=256)
+def _cached_resize_matrices(src_size, dst_size, mode, dtype, device):
+    # a few KB each; a test set brings a few hundred sizes at most
+    return tuple(m.to(dtype=dtype, device=device)
+                 for m in filter_resize_matrices(src_size, dst_size, mode))
+
+
 def resize_filter(weight: Tensor,
                   src_size: Tuple[int, int],
                   dst_size: Tuple[int, int],
@@ -128,9 +136,8 @@ def resize_filter(weight: Tensor,
     Returns:
         Tensor: The filter on the half spectrum of ``dst_size``, same layout.
     """
-    rows, cols = filter_resize_matrices(src_size, dst_size, mode)
-    rows = rows.to(weight)
-    cols = cols.to(weight)
+    rows, cols = _cached_resize_matrices(
+        tuple(src_size), tuple(dst_size), mode, weight.dtype, weight.device)
     return torch.einsum('ih,hw...,jw->ij...', rows, weight, cols)
 
 
@@ -142,8 +149,9 @@ class GlobalFilter(nn.Module):
     half at all); the result is cast back to the input dtype. Feature maps of
     any size ``(H, W) >= 1`` are accepted; the weight is resized to their
     frequency grid (see the module docstring for the two modes). In eval mode
-    the complex weight, resized and laid out for the spectrum, is cached per
-    size and dropped when the weight changes or ``train()`` is called. A
+    the complex weight, resized and laid out for the spectrum, is kept for
+    the last ``resize_cache.max_entries`` sizes (see :class:`ResizeCache`;
+    the backbones' ``resize_cache_size``). A
     checkpoint whose filter was stored for another native size is resized to
     this one when loaded.
 
@@ -178,7 +186,7 @@ class GlobalFilter(nn.Module):
         h0, w0 = self.spatial_size
         self.complex_weight = nn.Parameter(
             torch.randn(h0, w0 // 2 + 1, embed_dims, 2) * init_std)
-        self._cache = EvalCache()
+        self.resize_cache = ResizeCache()
 
     def extra_repr(self) -> str:
         return (f'embed_dims={self.embed_dims}, '
@@ -187,7 +195,7 @@ class GlobalFilter(nn.Module):
                 f'channels_last={self.channels_last}')
 
     def train(self, mode: bool = True):
-        self._cache.clear()
+        self.resize_cache.clear()
         return super().train(mode)
 
     def _needs_resize(self, size: Tuple[int, int]) -> bool:
@@ -210,7 +218,7 @@ class GlobalFilter(nn.Module):
                                        self.resize_mode)
             return self._to_layout(weight)
 
-        return self._cache.get(self, self.complex_weight, tuple(size),
+        return self.resize_cache.get(self, self.complex_weight, tuple(size),
                                compute)
 
     def _to_layout(self, weight: Tensor) -> Tensor:

@@ -4,7 +4,7 @@ import torch.nn.functional as F
 from mmengine.model.weight_init import trunc_normal_
 from torch import Tensor
 
-from .utils import EvalCache, to_2tuple
+from .utils import ResizeCache, to_2tuple
 
 
 def resize_pos_embed(pos_embed: Tensor, src_size, dst_size) -> Tensor:
@@ -38,10 +38,10 @@ class PositionEmbedding(nn.Module):
         self.weight = nn.Parameter(
             torch.zeros(1, self.grid_size[0] * self.grid_size[1], embed_dims))
         trunc_normal_(self.weight, std=.02)
-        self._cache = EvalCache()
+        self.resize_cache = ResizeCache()
 
     def train(self, mode: bool = True):
-        self._cache.clear()
+        self.resize_cache.clear()
         return super().train(mode)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -49,7 +49,7 @@ class PositionEmbedding(nn.Module):
         if size == self.grid_size:
             pos = self.weight
         else:
-            pos = self._cache.get(
+            pos = self.resize_cache.get(
                 self, self.weight, size,
                 lambda: resize_pos_embed(self.weight, self.grid_size, size))
         return x + pos.reshape(1, size[0], size[1], -1)

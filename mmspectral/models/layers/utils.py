@@ -1,5 +1,6 @@
 """Small helpers shared by the layers."""
-from typing import Callable, Dict, Hashable, Tuple
+from collections import OrderedDict
+from typing import Callable, Hashable, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -34,39 +35,80 @@ def guess_native_size(h: int, w: int) -> Tuple[int, int]:
     return (h, h) if h // 2 + 1 == w else (h, 2 * (w - 1))
 
 
-class EvalCache:
-    """Caches tensors derived from a parameter while a module is in eval mode.
+class ResizeCache:
+    """Tensors derived from a parameter for each input size (a resized
+    filter or position embedding), kept while a module is in eval mode.
 
-    An entry is valid while the parameter keeps its storage, dtype and
-    version counter, so in-place updates (optimizer steps, ``load_state_dict``)
-    and ``.to()`` invalidate it. Nothing is cached while the result could be
-    part of an autograd graph.
+    At most ``max_entries`` sizes are kept, the least recently used going
+    first, so memory stays bounded however many sizes a test set or
+    multi-scale testing brings; ``0`` keeps none. An entry is only used while
+    the parameter holds the values it was computed from: a snapshot of the
+    parameter is compared on every lookup (one pass over the parameter, small
+    next to the layer's work), so optimizer steps, ``load_state_dict``,
+    ``.to()``, in-place edits and ``param.data`` swaps (custom EMA, weight
+    averaging) all invalidate it. Nothing is cached while the result could be
+    part of an autograd graph, or inside ``torch.compile`` (the compiled
+    graph computes it).
+
+    Args:
+        max_entries (int): Input sizes kept. Defaults to 2.
     """
 
-    def __init__(self):
-        self._store: Dict[Hashable, Tuple[tuple, Tensor]] = {}
+    def __init__(self, max_entries: int = 2):
+        self.max_entries = max_entries
+        self._store: 'OrderedDict[Hashable, Tensor]' = OrderedDict()
+        self._snapshot: Optional[Tensor] = None
+
+    @property
+    def max_entries(self) -> int:
+        return self._max_entries
+
+    @max_entries.setter
+    def max_entries(self, value: int):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError('the resize cache size must be an int >= 0, '
+                             f'got {value!r}')
+        self._max_entries = value
+        if hasattr(self, '_store'):
+            self._evict()
+
+    def __len__(self) -> int:
+        return len(self._store)
 
     def clear(self):
         self._store.clear()
+        self._snapshot = None
 
-    @staticmethod
-    def _token(param: Tensor) -> tuple:
-        return (param._version, param.data_ptr(), param.dtype, param.device)
+    def _evict(self):
+        while len(self._store) > self._max_entries:
+            self._store.popitem(last=False)
+
+    def _holds_values_of(self, param: Tensor) -> bool:
+        snap = self._snapshot
+        return (snap is not None and snap.shape == param.shape
+                and snap.dtype == param.dtype and snap.device == param.device
+                and torch.equal(snap, param))
 
     def get(self, module: torch.nn.Module, param: Tensor, key: Hashable,
             compute: Callable[[], Tensor]) -> Tensor:
-        cacheable = not module.training and not (torch.is_grad_enabled()
-                                                 and param.requires_grad)
+        cacheable = (self._max_entries > 0 and not module.training
+                     and not (torch.is_grad_enabled() and param.requires_grad)
+                     and not torch.compiler.is_compiling())
         if not cacheable:
             return compute()
-        token = self._token(param)
+        with torch.no_grad():
+            if not self._holds_values_of(param):
+                self.clear()
+                self._snapshot = param.detach().clone()
         # sizes read off a traced tensor are tensors, not ints
         key = tuple(int(k) for k in key) if isinstance(key, tuple) else key
-        hit = self._store.get(key)
-        if hit is not None and hit[0] == token:
-            return hit[1]
-        value = compute().detach()
-        self._store[key] = (token, value)
+        value = self._store.get(key)
+        if value is None:
+            value = compute().detach()
+            self._store[key] = value
+            self._evict()
+        else:
+            self._store.move_to_end(key)
         return value
 
 

@@ -1,0 +1,221 @@
+"""What tools/train.py and tools/test.py set up in a config before a run:
+arguments, config loading, AMP, the hooks every run gets and the
+per-library output options (the config's ``default_scope`` decides)."""
+import argparse
+import contextlib
+import logging
+import os
+import os.path as osp
+import sys
+
+import torch
+from mmengine.config import Config, DictAction  # noqa: F401  (re-exported)
+from mmengine.logging import print_log
+
+from .checks import read_config
+
+__all__ = [
+    'DictAction', 'add_run_arguments', 'reported_errors', 'error_message',
+    'check_output_path', 'load_config', 'enable_amp',
+    'fit_amp_to_device', 'add_custom_hook', 'add_run_hooks',
+    'add_exact_resume', 'bound_cufft_plan_cache', 'enable_visualization',
+    'add_prediction_dump'
+]
+
+
+class _LocalRankAction(argparse.Action):
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        setattr(namespace, self.dest, value)
+        os.environ.setdefault('LOCAL_RANK', str(value))
+
+
+def add_run_arguments(parser: argparse.ArgumentParser):
+    """The arguments tools/train.py and tools/test.py share: ``config``,
+    ``--work-dir``, ``--cfg-options``, ``--launcher`` and ``--local_rank``
+    (older launchers pass it; it becomes ``LOCAL_RANK``)."""
+    parser.add_argument('config', help='config file')
+    parser.add_argument('--work-dir', help='where logs and checkpoints go')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config entries, e.g. train_cfg.max_iters=100')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm'],
+        default='none',
+        help='job launcher')
+    parser.add_argument(
+        '--debug',
+        action='store_true',
+        help='show the full traceback of an error, not only its message')
+    parser.add_argument(
+        '--local_rank',
+        '--local-rank',
+        type=int,
+        default=0,
+        action=_LocalRankAction)
+
+
+def error_message(err: BaseException) -> str:
+    """The message of ``err`` without the traceback text a DataLoader
+    worker wraps around it."""
+    text = str(err).strip()
+    if 'Original Traceback' in text:
+        last = text.splitlines()[-1]
+        prefix = f'{type(err).__name__}: '
+        text = last.split(prefix, 1)[-1] if prefix in last else last
+    return text or type(err).__name__
+
+
+@contextlib.contextmanager
+def reported_errors(debug: bool = False):
+    """Turn an error into ``error: <message>`` on stderr and exit status 1,
+    with the traceback only when ``debug``."""
+    try:
+        yield
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as err:
+        if debug:
+            raise
+        text = error_message(err)
+        ours = type(err).__module__.startswith('mmspectral') or isinstance(
+            err, (OSError, ValueError))
+        if not ours:
+            text = (f'{type(err).__name__}: {text} (run with --debug for '
+                    'the traceback)')
+        sys.exit(f'error: {text}')
+
+
+def check_output_path(path: str, option: str, folder: bool = False):
+    """An output of the run must not destroy anything: its folder must exist
+    and the file must not (a ``folder`` output may exist only empty)."""
+    if folder:
+        if osp.isdir(path) and os.listdir(path):
+            raise FileExistsError(
+                f'{option}: {path} exists and is not empty; give another '
+                'folder or remove it')
+        return
+    parent = osp.dirname(osp.abspath(path))
+    if not osp.isdir(parent):
+        raise FileNotFoundError(
+            f'{option}: the folder {parent} does not exist')
+    if osp.exists(path):
+        raise FileExistsError(
+            f'{option}: {path} exists; give another path or remove it')
+    if not os.access(parent, os.W_OK):
+        raise PermissionError(f'{option}: cannot write to {parent}')
+
+
+def load_config(path: str, cfg_options=None, work_dir=None,
+                launcher='none') -> Config:
+    """Read ``path``, apply ``--cfg-options``, set the work dir (default
+    ``./work_dirs/<config name>``) and the launcher."""
+    cfg = read_config(path)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(path))[0])
+    cfg.launcher = launcher
+    return cfg
+
+
+def enable_amp(cfg: Config):
+    """Automatic mixed precision through mmengine's AmpOptimWrapper."""
+    wrapper = cfg.optim_wrapper
+    if wrapper.get('type') == 'AmpOptimWrapper':
+        return
+    wrapper.type = 'AmpOptimWrapper'
+    wrapper.setdefault('loss_scale', 'dynamic')
+
+
+def fit_amp_to_device(cfg: Config) -> bool:
+    """mmengine's AmpOptimWrapper needs CUDA. Without it, train in float32
+    and say so, rather than fail: returns True if AMP was turned off."""
+    wrapper = cfg.get('optim_wrapper', {})
+    if wrapper.get('type') != 'AmpOptimWrapper' or torch.cuda.is_available():
+        return False
+    wrapper.type = 'OptimWrapper'
+    for key in ('loss_scale', 'dtype', 'use_fsdp'):
+        wrapper.pop(key, None)
+    print_log(
+        'AMP needs CUDA, which this machine lacks: training in float32',
+        logger='current', level=logging.WARNING)
+    return True
+
+
+def add_custom_hook(cfg: Config, hook: dict):
+    """Append ``hook`` to the config's custom hooks unless one of its type is
+    configured already (that one, with its arguments, is kept)."""
+    def type_name(hook_type) -> str:  # 'scope.Name', 'Name' or a class
+        return getattr(hook_type, '__name__', str(hook_type)).split('.')[-1]
+
+    hooks = list(cfg.get('custom_hooks') or [])
+    name = type_name(hook['type'])
+    if not any(type_name(h.get('type')) == name for h in hooks):
+        hooks.append(hook)
+    cfg.custom_hooks = hooks
+
+
+def add_run_hooks(cfg: Config, train: bool):
+    """The hooks every run of the tools gets: :class:`DataCheckHook` (named
+    data errors, empty datasets, label ids) and :class:`CuFFTPlanCacheHook`;
+    training also :class:`FiniteCheckHook` (stops at a NaN/inf loss) and
+    :class:`ExactResumeHook`."""
+    add_custom_hook(cfg, dict(type='mmspectral.DataCheckHook'))
+    bound_cufft_plan_cache(cfg)
+    if train:
+        add_custom_hook(cfg, dict(type='mmspectral.FiniteCheckHook'))
+        add_exact_resume(cfg)
+
+
+def add_exact_resume(cfg: Config):
+    """Add :class:`ExactResumeHook` (random generator states in checkpoints)
+    unless the config has it already."""
+    add_custom_hook(cfg, dict(type='mmspectral.ExactResumeHook'))
+
+
+def bound_cufft_plan_cache(cfg: Config):
+    """Add :class:`CuFFTPlanCacheHook` with its default bound unless the
+    config has it already."""
+    add_custom_hook(cfg, dict(type='mmspectral.CuFFTPlanCacheHook'))
+
+
+def enable_visualization(cfg: Config, show_dir: str):
+    """Draw every test prediction into ``show_dir`` with the library's own
+    visualization hook."""
+    hook = cfg.get('default_hooks', {}).get('visualization')
+    if hook is None:
+        raise ValueError('--show-dir needs a `visualization` entry in the '
+                         "config's default_hooks")
+    scope = cfg.get('default_scope')
+    if scope == 'mmdet':
+        hook.update(draw=True, test_out_dir=osp.abspath(show_dir))
+    elif scope == 'mmseg':
+        hook.update(draw=True, interval=1)
+        cfg.visualizer['save_dir'] = show_dir
+    elif scope == 'mmpretrain':
+        hook.update(enable=True, interval=1, out_dir=show_dir)
+    else:
+        raise ValueError(f'--show-dir: unsupported default_scope {scope!r}')
+
+
+def add_prediction_dump(cfg: Config, out_file: str):
+    """Dump the raw test predictions to a pickle file as well."""
+    if not out_file.endswith(('.pkl', '.pickle')):
+        raise ValueError(f'--out must be a .pkl file, got {out_file!r}')
+    dump = dict(type='DumpResults', out_file_path=out_file)
+    if cfg.get('default_scope') == 'mmdet':
+        # mmdet encodes masks as RLE before dumping
+        dump['type'] = 'DumpDetResults'
+    evaluator = cfg.test_evaluator
+    if isinstance(evaluator, dict) and 'metrics' not in evaluator:
+        evaluator = [evaluator]
+    elif isinstance(evaluator, dict):
+        evaluator = list(evaluator['metrics'])
+    cfg.test_evaluator = list(evaluator) + [dump]
