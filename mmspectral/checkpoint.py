@@ -15,7 +15,7 @@ import os.path as osp
 import pickle
 import re
 from collections import OrderedDict
-from typing import Callable, Dict, Iterable, List, Mapping, Optional, Union
+from typing import Callable, Iterable, List, Mapping, Optional, Union
 
 import torch
 from torch import Tensor

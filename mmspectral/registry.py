@@ -40,4 +40,3 @@ OPTIM_WRAPPER_CONSTRUCTORS = Registry(
     parent=MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS,
     scope='mmspectral',
     locations=['mmspectral.engine'])
-

@@ -178,7 +178,7 @@ def test_visualize_filters_errors_name_the_problem(tmp_path):
     with pytest.raises(SystemExit, match='is not empty'):
         visualize_filters.main([afno, '--out', str(tmp_path / 'kept')])
     assert (tmp_path / 'kept' / 'spectra.png').read_bytes() == \
-        b'earlier plot' 
+        b'earlier plot'
 
 
 def test_visualize_filters_reads_the_official_hornet_layout(tmp_path):

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from mmspectral.converters import detect_family, run_converter
-from mmspectral.converters.gfnet import (build_gfnet_backbone, convert_gfnet)
+from mmspectral.converters.gfnet import build_gfnet_backbone, convert_gfnet
 from mmspectral.models import GFNet
 from conftest import load_fixture
 
@@ -37,8 +37,8 @@ def test_every_official_layout_is_recognised(family):
 
 
 def convert_gfnet_cli(argv):
-    run_converter(list(map(str, argv)), 'GFNet', 'raoyongming/GFNet', convert_gfnet,
-                  build_gfnet_backbone, GFNet.arch_zoo)
+    run_converter(list(map(str, argv)), 'GFNet', 'raoyongming/GFNet',
+                  convert_gfnet, build_gfnet_backbone, GFNet.arch_zoo)
 
 
 def cli(script: str, argv):

@@ -2,9 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmspectral.models.layers import GlobalFilter
-from mmspectral.models.layers import global_filter as gf_module
-from mmspectral.models.layers import resize_filter
+from mmspectral.models.layers import GlobalFilter, resize_filter
 
 
 def circular_conv_reference(x, weight):

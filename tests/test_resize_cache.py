@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from mmspectral.models import GFNet
-from mmspectral.models.layers import GlobalFilter, PositionEmbedding
+from mmspectral.models.layers import (GlobalFilter, PositionEmbedding,
+                                      ResizeCache)
 from mmspectral.models.layers import global_filter as gf_module
-from mmspectral.models.layers import ResizeCache
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ import torch
 from PIL import Image
 
 from checkpoint_exploits import write_exploit
-from tool_runs import (DET, SEG, assert_fails_cleanly, checked, run,
-                       snapshot, write_config)
+from tool_runs import (DET, SEG, assert_fails_cleanly, checked, run, snapshot,
+                       write_config)
 
 SAVE_EVERY_ITER = 'default_hooks = dict(checkpoint=dict(interval=1))\n'
 

@@ -82,8 +82,8 @@ def test_stale_lock_of_a_dead_process_is_taken_over(tmp_path):
     assert not lock.exists()
 
 
-def test_atomic_backend_leaves_the_old_file_when_a_write_fails(tmp_path,
-                                                              monkeypatch):
+def test_atomic_backend_leaves_the_old_file_when_a_write_fails(
+        tmp_path, monkeypatch):
     target = tmp_path / 'iter_1.pth'
     target.write_bytes(b'previous')
     backend = AtomicLocalBackend()

@@ -217,6 +217,7 @@ def check_backbone_archs(cfg):
     ``model``, in the config's own scope, so an unknown arch stops the run
     with the list of valid ones."""
     from mmengine.registry import MODELS
+
     from mmspectral.models.backbones.base import SpectralBackbone
     scope = cfg.get('default_scope')
     with MODELS.switch_scope_and_registry(scope) as registry:
@@ -311,4 +312,3 @@ def check_pretrained(model: torch.nn.Module):
         if isinstance(module, SpectralBackbone) and isinstance(
                 cfg, dict) and cfg.get('type') == 'Pretrained':
             module.load_pretrained(cfg['checkpoint'], cfg.get('prefix'))
-

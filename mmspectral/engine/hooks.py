@@ -20,8 +20,6 @@ class TrainingDiverged(RuntimeError):
     """The loss or the weights became NaN or infinite."""
 
 
-
-
 @HOOKS.register_module()
 class ExactResumeHook(Hook):
     """Resume a run exactly where it was: the random number generators too.
