@@ -1,8 +1,9 @@
 """Small archs of every family, for the tests of the shared backbone API."""
-from mmspectral.models import AFNO, AFNOMiT, GFNet, HorNet, SpectFormer
+from mmspectral.models import (AFNO, AFNOMiT, GFNet, GFNetH, HorNet,
+                               SpectFormer, SpectFormerH)
 
-PYRAMID = (GFNet, dict(embed_dims=[8, 16, 24, 32], depths=[1, 1, 2, 1],
-                       mlp_ratio=2, layer_scale_init_value=1e-2))
+PYRAMID = (GFNetH, dict(embed_dims=[8, 16, 24, 32], depths=[1, 1, 2, 1],
+                        mlp_ratio=2, layer_scale_init_value=1e-2))
 ISOTROPIC = {
     'gfnet': (GFNet, dict(embed_dims=32, depths=4, mlp_ratio=2)),
     'afno': (AFNO, dict(embed_dims=32, depths=4, num_blocks=4, mlp_ratio=2)),
@@ -10,12 +11,12 @@ ISOTROPIC = {
                     dict(embed_dims=32, depths=5, mlp_ratio=2, num_heads=2)),
 }
 AFNO_MIT = (AFNOMiT,
-            dict(embed_dims=8, num_layers=[1, 1, 2, 1],
-                 num_heads=[1, 2, 2, 4]))
+            dict(embed_dims=[8, 16, 16, 32], depths=[1, 1, 2, 1],
+                 num_blocks=[1, 2, 2, 4]))
 HORNET_GF = (HorNet,
              dict(base_dim=8, depths=[1, 1, 2, 1], orders=[2, 3, 4, 5],
                   global_filter_stages=(2, 3)))
-SPECTFORMER_H = (SpectFormer,
+SPECTFORMER_H = (SpectFormerH,
                  dict(embed_dims=[8, 16, 24, 32], depths=[1, 1, 2, 1],
                       num_heads=[1, 2, 3, 4], mlp_ratios=[2, 2, 2, 2],
                       stem_hidden_dim=8))

@@ -8,9 +8,11 @@ from backbone_cases import AFNO_MIT
 def test_loads_every_remaining_weight_of_an_mmseg_mit(tmp_path):
     from mmseg.models.backbones import MixVisionTransformer
     _, arch = AFNO_MIT
+    # mmseg's MiT: a base width times the heads per stage
+    base = arch['embed_dims'][0] // arch['num_blocks'][0]
     mit = MixVisionTransformer(
-        embed_dims=arch['embed_dims'], num_layers=arch['num_layers'],
-        num_heads=arch['num_heads'])
+        embed_dims=base, num_layers=arch['depths'],
+        num_heads=arch['num_blocks'])
     ckpt = tmp_path / 'mit.pth'
     torch.save({'state_dict': mit.state_dict()}, ckpt)
     model = AFNOMiT(arch, init_cfg=dict(type='Pretrained',
@@ -27,10 +29,18 @@ def test_loads_every_remaining_weight_of_an_mmseg_mit(tmp_path):
     assert all('.filter.' in k for k in own if k not in mit.state_dict())
 
 
-def test_zoo_matches_mmseg_stage_widths():
-    assert AFNOMiT('b0').embed_dims == [32, 64, 160, 256]
+def test_zoo_matches_mmseg_mit():
+    """The zoo is mmseg's MiT-B0..B5: stage widths embed_dims * num_heads,
+    AFNO blocks where MiT has heads."""
+    from mmseg.models.backbones import MixVisionTransformer
+    mit_b0 = MixVisionTransformer(embed_dims=32, num_heads=[1, 2, 5, 8],
+                                  num_layers=[2, 2, 2, 2])
+    widths = [stage[0].projection.out_channels for stage in mit_b0.layers]
+    assert AFNOMiT('b0').embed_dims == widths == [32, 64, 160, 256]
     assert AFNOMiT('b3').embed_dims == [64, 128, 320, 512]
     assert [len(stage[1]) for stage in AFNOMiT('b3').layers] == [3, 4, 18, 3]
+    assert [stage[1][0].filter.num_blocks
+            for stage in AFNOMiT('b3').layers] == [1, 2, 5, 8]
 
 
 def test_mode_truncation_reaches_every_layer():

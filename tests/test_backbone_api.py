@@ -88,14 +88,16 @@ def test_frozen_stages_out_of_range(case):
 @pytest.mark.parametrize('case', sorted(ISOTROPIC) + ['spectformer-h'])
 def test_norm_eval_keeps_batchnorm_in_eval(case):
     # isotropic archs: BN in the simple pyramid; SpectFormer-H: its stem
-    model = build(case, norm_eval=True, pyramid_norm_cfg=dict(type='BN'))
+    bn = {} if case == 'spectformer-h' else dict(
+        pyramid_norm_cfg=dict(type='BN'))
+    model = build(case, norm_eval=True, **bn)
     model.train()
     bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
     assert bns and all(not m.training for m in bns)
     stats = bns[0].running_mean.clone()
     model(torch.randn(2, 3, 64, 64))
     assert torch.equal(stats, bns[0].running_mean)
-    model = build(case, pyramid_norm_cfg=dict(type='BN')).train()
+    model = build(case, **bn).train()
     assert all(m.training for m in model.modules()
                if isinstance(m, nn.BatchNorm2d))
 
@@ -223,7 +225,8 @@ def test_pretrained_of_a_smaller_arch_is_refused(source, target, missing,
     with pytest.raises(CheckpointError) as error:
         model.init_weights()
     message = str(error.value)
-    assert f"does not fit this GFNet arch '{target}'" in message
+    assert f"does not fit this {type(model).__name__} arch '{target}'" in \
+        message
     assert 'model weights missing from the checkpoint' in message
     assert missing in message
 

@@ -41,14 +41,15 @@ def test_builds_from_library_scopes(tmp_path):
     paths = []
     for scope in ('mmdet', 'mmseg', 'mmpretrain'):
         path = tmp_path / f'{scope}.py'
-        path.write_text(config_text(scope, 'mmspectral.GFNet'))
+        path.write_text(config_text(scope, 'mmspectral.GFNetH'))
         paths.append(str(path))
     proc = subprocess.run([sys.executable, '-c', BUILD_SCRIPT, *paths],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads(proc.stdout.strip().splitlines()[-1])
     assert sorted(results) == sorted(paths)
-    assert set(results.values()) == {'mmspectral.models.backbones.gfnet.GFNet'}
+    assert set(results.values()) == {
+        'mmspectral.models.backbones.gfnet.GFNetH'}
 
 
 def test_registry_is_child_of_mmengine_root_and_shadows_nothing():
@@ -66,9 +67,10 @@ def test_registry_is_child_of_mmengine_root_and_shadows_nothing():
 @pytest.mark.parametrize('scope', ['mmdet', 'mmseg', 'mmpretrain'])
 def test_plain_name_gets_the_scoped_name_as_the_answer(tmp_path, scope):
     path = tmp_path / 'plain.py'
-    path.write_text(config_text(scope, 'GFNet'))
-    with pytest.raises(ConfigError, match=r"model: unknown type 'GFNet' in "
-                       rf"the {scope} scope; did you mean 'mmspectral.GFNet'"):
+    path.write_text(config_text(scope, 'GFNetH'))
+    with pytest.raises(ConfigError, match=r"model: unknown type 'GFNetH' in "
+                       rf"the {scope} scope; did you mean "
+                       r"'mmspectral.GFNetH'"):
         check_type_names(Config.fromfile(str(path)))
 
 

@@ -12,7 +12,7 @@ custom_imports = dict(imports=['mmspectral'], allow_failed_imports=False)
 model = dict(
     type='ImageClassifier',
     backbone=dict(
-        type='mmspectral.GFNet',
+        type='mmspectral.GFNetH',
         arch='h-ti',
         out_indices=(3, ),  # the normed last stage, as the official head
         drop_path_rate=0.1),

@@ -4,6 +4,7 @@ _base_ = './mask-rcnn_gfnet-h-ti_fpn_ms-3x_coco.py'
 # C/4, C/2, C, C
 model = dict(
     backbone=dict(
+        type='mmspectral.GFNet',
         arch='xs',
         drop_path_rate=0.1,
         init_cfg=dict(checkpoint='checkpoints/gfnet-xs_in1k.pth')),

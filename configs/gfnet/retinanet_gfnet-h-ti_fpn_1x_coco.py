@@ -7,7 +7,7 @@ pretrained = 'checkpoints/gfnet-h-ti_in1k.pth'
 model = dict(
     backbone=dict(
         _delete_=True,
-        type='mmspectral.GFNet',
+        type='mmspectral.GFNetH',
         arch='h-ti',
         # stride 4 is not used by RetinaNet's FPN: leave it out, so that no
         # parameter goes without a gradient

@@ -68,9 +68,9 @@ def convert_gfnet(sd: Dict[str, Tensor],
         and ``head.fc.*``) and its meta (``arch``, ``pretrain_img_size``,
         ``num_classes``).
     """
-    from mmspectral.models import GFNet
+    from mmspectral.models import GFNet, GFNetH
     inferred, img_size = infer_gfnet_arch(sd)
-    zoo_name = match_zoo_arch(inferred, GFNet.arch_zoo)
+    zoo_name = match_zoo_arch(inferred, {**GFNet.arch_zoo, **GFNetH.arch_zoo})
     if arch is None:
         arch = zoo_name or inferred
     pyramid = 'patch_embed.0.proj.weight' in sd
@@ -87,11 +87,13 @@ def convert_gfnet(sd: Dict[str, Tensor],
 def build_gfnet_backbone(meta: dict):
     """The GFNet backbone an mmspectral GFNet checkpoint loads into: the
     classification layout, i.e. only the last (normed) stride output."""
-    from mmspectral.models import GFNet
-    arch = meta['arch']
-    settings = GFNet.check_arch(arch)
-    isotropic = isinstance(settings['embed_dims'], int)
-    return GFNet(
-        arch=arch,
-        pretrain_img_size=meta['pretrain_img_size'],
-        out_indices=(2, ) if isotropic else (3, ))
+    from mmspectral.models import GFNet, GFNetH
+    model = GFNet(arch=meta['arch'],
+                  pretrain_img_size=meta['pretrain_img_size'],
+                  out_indices=(3, ))
+    if isinstance(model, GFNetH):
+        return model
+    # isotropic: the stride-16 map itself, not the pyramid's pooled level
+    return GFNet(arch=meta['arch'],
+                 pretrain_img_size=meta['pretrain_img_size'],
+                 out_indices=(2, ))

@@ -71,10 +71,13 @@ def convert_spectformer(
         arch: Union[str, dict, None] = None) -> Tuple[dict, dict]:
     """Convert an official SpectFormer state dict: the mmpretrain-style
     state dict and its meta."""
-    from mmspectral.models import SpectFormer
+    from mmspectral.models import SpectFormer, SpectFormerH
     inferred, img_size = infer_spectformer_arch(sd)
     if arch is None:
-        arch = _match(inferred, SpectFormer.arch_zoo) or inferred
+        arch = _match(inferred, {
+            **SpectFormer.arch_zoo,
+            **SpectFormerH.arch_zoo
+        }) or inferred
     hierarchical = 'patch_embed1.proj.weight' in sd
     state_dict = rename_keys(
         sd, HIERARCHICAL_RULES if hierarchical else ISOTROPIC_RULES,
@@ -104,11 +107,16 @@ def _match(inferred: dict, arch_zoo: dict):
 def build_spectformer_backbone(meta: dict):
     """The SpectFormer backbone an mmspectral SpectFormer checkpoint loads
     into (the classification layout)."""
-    from mmspectral.models import SpectFormer
-    isotropic = isinstance(SpectFormer.check_arch(meta['arch'])['embed_dims'],
-                           int)
+    from mmspectral.models import SpectFormer, SpectFormerH
+    arch = meta['arch']
+    if isinstance(arch, str) and arch in SpectFormerH.arch_zoo or isinstance(
+            arch, dict) and isinstance(arch.get('embed_dims'), list):
+        return SpectFormerH(
+            arch=meta['arch'],
+            pretrain_img_size=meta['pretrain_img_size'],
+            out_indices=(3, ),
+            out_type='cls_token')
     return SpectFormer(
         arch=meta['arch'],
         pretrain_img_size=meta['pretrain_img_size'],
-        out_indices=(2, ) if isotropic else (3, ),
-        out_type='featmap' if isotropic else 'cls_token')
+        out_indices=(2, ))

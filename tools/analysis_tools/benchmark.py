@@ -37,8 +37,8 @@ from mmspectral.utils import (format_table, median_time,
 
 # name: (registry scope, backbone config)
 MODELS = {
-    'gfnet-h-ti': ('mmspectral', dict(type='GFNet', arch='h-ti')),
-    'gfnet-h-s': ('mmspectral', dict(type='GFNet', arch='h-s')),
+    'gfnet-h-ti': ('mmspectral', dict(type='GFNetH', arch='h-ti')),
+    'gfnet-h-s': ('mmspectral', dict(type='GFNetH', arch='h-s')),
     'gfnet-xs': ('mmspectral', dict(type='GFNet', arch='xs')),
     'spectformer-h-s': ('mmspectral', dict(type='SpectFormer', arch='h-s')),
     'hornet-t-gf': ('mmspectral', dict(type='HorNet', arch='t-gf')),

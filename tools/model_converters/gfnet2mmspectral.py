@@ -7,8 +7,11 @@ import sys
 
 from mmspectral.converters import (build_gfnet_backbone, convert_gfnet,
                                    run_converter)
-from mmspectral.models import GFNet
+from mmspectral.models import GFNet, GFNetH
 
 if __name__ == '__main__':
     run_converter(sys.argv[1:], 'GFNet', 'raoyongming/GFNet', convert_gfnet,
-                  build_gfnet_backbone, GFNet.arch_zoo)
+                  build_gfnet_backbone, {
+                      **GFNet.arch_zoo,
+                      **GFNetH.arch_zoo
+                  })

@@ -8,9 +8,9 @@ import sys
 
 from mmspectral.converters import (build_spectformer_backbone,
                                    convert_spectformer, run_converter)
-from mmspectral.models import SpectFormer
+from mmspectral.models import SpectFormer, SpectFormerH
 
 if __name__ == '__main__':
     run_converter(sys.argv[1:], 'SpectFormer', 'badripatro/SpectFormers',
                   convert_spectformer, build_spectformer_backbone,
-                  SpectFormer.arch_zoo)
+                  {**SpectFormer.arch_zoo, **SpectFormerH.arch_zoo})

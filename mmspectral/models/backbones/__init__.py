@@ -1,7 +1,11 @@
 from .afno import AFNO
 from .afno_mit import AFNOMiT
-from .gfnet import GFNet
+from .base import IsotropicBackbone, SpectralBackbone
+from .gfnet import GFNet, GFNetH
 from .hornet import HorNet
-from .spectformer import SpectFormer
+from .spectformer import SpectFormer, SpectFormerH
 
-__all__ = ['AFNO', 'AFNOMiT', 'GFNet', 'HorNet', 'SpectFormer']
+__all__ = [
+    'SpectralBackbone', 'IsotropicBackbone', 'AFNO', 'AFNOMiT', 'GFNet',
+    'GFNetH', 'HorNet', 'SpectFormer', 'SpectFormerH'
+]

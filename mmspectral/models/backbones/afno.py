@@ -14,7 +14,7 @@ from torch import Tensor
 
 from mmspectral.registry import MODELS
 from ..layers import AFNO2d, CheckpointedBlock, Mlp
-from .base import SpectralBackbone, deit_init, normalize_out_indices
+from .base import IsotropicBackbone, deit_init, normalize_out_indices
 
 
 class AFNOBlock(CheckpointedBlock):
@@ -74,7 +74,7 @@ class AFNOBlock(CheckpointedBlock):
 
 
 @MODELS.register_module()
-class AFNO(SpectralBackbone):
+class AFNO(IsotropicBackbone):
     """AFNONet: a ViT-style isotropic backbone whose token mixer is AFNO.
 
     Patch embedding and a learned position embedding (resized to the input
@@ -161,7 +161,6 @@ class AFNO(SpectralBackbone):
         self.arch_name = arch
         dims, depth = (self.arch_settings['embed_dims'],
                        self.arch_settings['depths'])
-        self.embed_dims = [dims]
         self.out_indices = normalize_out_indices(out_indices, 4, 'AFNO')
         self.build_patch_embed(in_channels, dims,
                                self.arch_settings.get('patch_size', 16),
@@ -182,12 +181,6 @@ class AFNO(SpectralBackbone):
                 norm_cfg=norm_cfg,
                 with_cp=with_cp) for i in range(depth)
         ])
-        self.build_isotropic_neck(blocks, dims, norm_cfg, pyramid_norm_cfg)
+        self.build_isotropic_layers(blocks, dims, norm_cfg, pyramid_norm_cfg)
         self.apply(deit_init)
         self.finish_build()
-
-    def stage_parts(self, index: int) -> list:
-        return self.isotropic_stage_parts(index)
-
-    def forward(self, x: Tensor) -> tuple:
-        return self.forward_isotropic(x)

@@ -83,14 +83,16 @@ class AFNOMiT(SpectralBackbone):
 
     Four stages of overlapping patch embeddings (strides 4, 2, 2, 2) and
     AFNO + Mix-FFN layers; stage ``i`` has size ``ceil(H / 2**(i+2))``.
-    The archs are mmseg's MiT-B0..B5 (stage widths ``embed_dims *
-    num_heads``); AFNO's blocks take the place of the attention heads, and
-    the spatial-reduction attention (and its ratios) is gone.
+    The archs are mmseg's MiT-B0..B5 (mmseg's ``embed_dims * num_heads``
+    are the stage widths here); each stage's AFNO mixer has as many blocks
+    as MiT has attention heads there, and the spatial-reduction attention
+    (and its ratios) is gone.
 
     Args:
         arch (str | dict): ``'b0'``..``'b5'``, or a dict with ``embed_dims``
-            (base width), ``num_layers`` and ``num_heads`` (four each).
-            Defaults to ``'b0'``.
+            (the four stage widths), ``depths`` (layers per stage) and
+            ``num_blocks`` (AFNO blocks per stage), and optionally
+            ``mlp_ratio`` (Mix-FFN width ratio, 4). Defaults to ``'b0'``.
         in_channels (int): Input channels. Defaults to 3.
         out_indices (Sequence[int]): Stages to return, from 0..3. Defaults to
             ``(0, 1, 2, 3)``.
@@ -98,7 +100,6 @@ class AFNOMiT(SpectralBackbone):
             first patch embedding. Defaults to -1.
         norm_eval (bool): See :class:`SpectralBackbone`. Defaults to False.
         with_cp (bool): Gradient checkpointing per layer. Defaults to False.
-        mlp_ratio (int): Mix-FFN width ratio. Defaults to 4.
         drop_rate (float): Dropout in the Mix-FFNs. Defaults to 0.
         drop_path_rate (float): Stochastic depth, linear over the layers.
             Defaults to 0.
@@ -113,24 +114,27 @@ class AFNOMiT(SpectralBackbone):
             norms; its attention weights are skipped.
     """
     arch_zoo = {
-        'b0': {'embed_dims': 32, 'num_layers': [2, 2, 2, 2],
-               'num_heads': [1, 2, 5, 8]},
-        'b1': {'embed_dims': 64, 'num_layers': [2, 2, 2, 2],
-               'num_heads': [1, 2, 5, 8]},
-        'b2': {'embed_dims': 64, 'num_layers': [3, 4, 6, 3],
-               'num_heads': [1, 2, 5, 8]},
-        'b3': {'embed_dims': 64, 'num_layers': [3, 4, 18, 3],
-               'num_heads': [1, 2, 5, 8]},
-        'b4': {'embed_dims': 64, 'num_layers': [3, 8, 27, 3],
-               'num_heads': [1, 2, 5, 8]},
-        'b5': {'embed_dims': 64, 'num_layers': [3, 6, 40, 3],
-               'num_heads': [1, 2, 5, 8]},
+        'b0': {'embed_dims': [32, 64, 160, 256], 'depths': [2, 2, 2, 2],
+               'num_blocks': [1, 2, 5, 8]},
+        'b1': {'embed_dims': [64, 128, 320, 512], 'depths': [2, 2, 2, 2],
+               'num_blocks': [1, 2, 5, 8]},
+        'b2': {'embed_dims': [64, 128, 320, 512], 'depths': [3, 4, 6, 3],
+               'num_blocks': [1, 2, 5, 8]},
+        'b3': {'embed_dims': [64, 128, 320, 512], 'depths': [3, 4, 18, 3],
+               'num_blocks': [1, 2, 5, 8]},
+        'b4': {'embed_dims': [64, 128, 320, 512], 'depths': [3, 8, 27, 3],
+               'num_blocks': [1, 2, 5, 8]},
+        'b5': {'embed_dims': [64, 128, 320, 512], 'depths': [3, 6, 40, 3],
+               'num_blocks': [1, 2, 5, 8]},
     }  # yapf: disable
-    essential_keys = ('embed_dims', 'num_layers', 'num_heads')
+    essential_keys = ('embed_dims', 'depths', 'num_blocks')
+    optional_keys = ('mlp_ratio', )
     # an mmseg MiT checkpoint has attention where this backbone has AFNO
     # mixers, which train from scratch
     pretrained_missing_ok = re.compile(r'^(norm\d*|pyramid)\.|\.filter\.')
     pretrained_unused_ok = re.compile(r'^(norm\d*|pyramid)\.|\.attn\.')
+    pretrained_source = ('Use an mmseg MiT checkpoint of the same width (the '
+                         "one mmseg's SegFormer config of that size loads)")
     patch_sizes, strides = (7, 3, 3, 3), (4, 2, 2, 2)
 
     def __init__(self,
@@ -140,7 +144,6 @@ class AFNOMiT(SpectralBackbone):
                  frozen_stages: int = -1,
                  norm_eval: bool = False,
                  with_cp: bool = False,
-                 mlp_ratio: int = 4,
                  drop_rate: float = 0.,
                  drop_path_rate: float = 0.,
                  sparsity_threshold: float = 0.01,
@@ -153,16 +156,14 @@ class AFNOMiT(SpectralBackbone):
         self.arch_name = arch
         self.in_channels = in_channels
         self.out_indices = normalize_out_indices(out_indices, 4, 'AFNOMiT')
-        num_layers = self.arch_settings['num_layers']
-        dims = [
-            self.arch_settings['embed_dims'] * heads
-            for heads in self.arch_settings['num_heads']
-        ]
-        self.embed_dims = dims
-        rates = np.linspace(0, drop_path_rate, sum(num_layers)).tolist()
+        dims, depths = (self.arch_settings['embed_dims'],
+                        self.arch_settings['depths'])
+        mlp_ratio = self.arch_settings.get('mlp_ratio', 4)
+        self.embed_dims = list(dims)
+        rates = np.linspace(0, drop_path_rate, sum(depths)).tolist()
         self.layers = nn.ModuleList()
-        for i, depth in enumerate(num_layers):
-            start = sum(num_layers[:i])
+        for i, depth in enumerate(depths):
+            start = sum(depths[:i])
             self.layers.append(
                 nn.ModuleList([
                     PatchEmbed(
@@ -175,7 +176,7 @@ class AFNOMiT(SpectralBackbone):
                     nn.ModuleList([
                         AFNOMiTLayer(
                             dims[i],
-                            self.arch_settings['num_heads'][i],
+                            self.arch_settings['num_blocks'][i],
                             mlp_ratio * dims[i],
                             drop_rate=drop_rate,
                             drop_path_rate=rates[start + j],

@@ -92,11 +92,33 @@ def normalize_out_indices(out_indices: Union[int, Sequence[int]],
 
 
 class SpectralBackbone(BaseModule):
-    """Base class of the mmspectral backbones.
+    """Base class of the mmspectral backbones, and the one place the
+    arguments they share are defined; each family's docstring refers here.
 
-    Subclasses set ``arch_zoo``, ``essential_keys`` and ``optional_keys``
-    (the keys of a dict arch), build their layers, and implement
-    :meth:`stage_parts`.
+    Subclasses set ``arch_zoo`` (the published variants), ``essential_keys``
+    and ``optional_keys`` (the keys of a dict arch: what the published
+    variants differ in, i.e. the shapes of the weights, never training
+    settings), build their layers, and implement :meth:`stage_parts`.
+
+    Shared arguments of every family (not all are taken by this base):
+
+    * ``arch`` (str | dict): a name of ``arch_zoo`` or a dict with the
+      family's keys; an unknown name or a bad dict is a ValueError listing
+      the valid choices.
+    * ``out_indices`` (Sequence[int]): outputs from 0..3, of strides 4, 8,
+      16 and 32.
+    * ``with_cp`` (bool): activation checkpointing in every block.
+    * ``drop_rate`` (float): dropout in the MLPs (and after the position
+      embedding where there is one).
+    * ``drop_path_rate`` (float): stochastic depth, increasing linearly over
+      the blocks up to this value.
+    * ``resize_mode`` (str): how global filters adapt to other input sizes,
+      see :class:`~mmspectral.models.layers.GlobalFilter`. ``'frequency'``
+      (GFNet, SpectFormer: their official code never resizes, so the more
+      faithful interpolation is the default) or ``'bilinear'`` (HorNet's
+      default, because the official HorNet dense code resizes that way and
+      its published detection / segmentation numbers depend on it).
+    * ``norm_cfg`` (dict): the norm of the blocks.
 
     Args:
         frozen_stages (int): How much of the network to freeze: its parameters
@@ -134,6 +156,13 @@ class SpectralBackbone(BaseModule):
     pretrained_missing_ok = re.compile(r'^(norm\d*|pyramid)\.')
     # weights of a classification checkpoint a dense backbone has no use for
     pretrained_unused_ok = re.compile(r'^(norm\d*|pyramid)\.')
+
+    @property
+    def pretrained_source(self) -> str:
+        """Where a pretrained checkpoint comes from (for messages)."""
+        family = type(self).__module__.rsplit('.', 1)[-1]
+        return ('Convert the official weights with '
+                f'tools/model_converters/{family}2mmspectral.py')
 
     @classmethod
     def check_arch(cls, arch: Union[str, dict]) -> dict:
@@ -174,7 +203,7 @@ class SpectralBackbone(BaseModule):
                 for param in part.parameters():
                     param.requires_grad = False
 
-    # -- pieces shared by the families --------------------------------------
+    # -- the ViT / GFNet stem ------------------------------------------------
 
     def build_patch_embed(self, in_channels: int, embed_dims: int,
                           patch_size: int, pretrain_img_size: int,
@@ -196,30 +225,6 @@ class SpectralBackbone(BaseModule):
         self.check_input(x)
         x = self.patch_embed(pad_to_multiple(x, self.patch_size))
         return self.pos_drop(self.pos_embed(x.permute(0, 2, 3, 1)))
-
-    def build_isotropic_neck(self, blocks: nn.Sequential, embed_dims: int,
-                             norm_cfg: dict, pyramid_norm_cfg: dict):
-        """``blocks``, the final ``norm`` and the simple feature pyramid of an
-        isotropic arch (its stride-16 map becomes ``out_indices`` of strides
-        4..32); the blocks are split into four stages for
-        ``frozen_stages``."""
-        self.blocks = blocks
-        self.norm = build_norm_layer(norm_cfg, embed_dims)[1]
-        self.pyramid = SimpleFeaturePyramid(embed_dims, self.out_indices,
-                                            pyramid_norm_cfg)
-        self.out_channels = [
-            self.pyramid.out_channels[i] for i in self.out_indices
-        ]
-        self._stage_blocks = np.array_split(np.arange(len(blocks)), 4)
-
-    def isotropic_stage_parts(self, index: int) -> list:
-        if index == 0:
-            return [self.patch_embed, self.pos_embed]
-        return [self.blocks[int(i)] for i in self._stage_blocks[index - 1]]
-
-    def forward_isotropic(self, x) -> tuple:
-        x = self.norm(self.blocks(self.embed(x))).permute(0, 3, 1, 2)
-        return tuple(self.pyramid(x.contiguous()))
 
     def init_weights(self):
         cfg = self.init_cfg
@@ -248,8 +253,7 @@ class SpectralBackbone(BaseModule):
         if not is_remote(checkpoint) and not osp.isfile(checkpoint):
             raise FileNotFoundError(
                 f'{name}: pretrained checkpoint {checkpoint!r} not found. '
-                'Convert the official weights with tools/model_converters/'
-                f'{name.lower()}2mmspectral.py, or set the backbone\'s '
+                f'{self.pretrained_source}, or set the backbone\'s '
                 'init_cfg=None to train from scratch.')
         state = state_dict_of(read_checkpoint(checkpoint), checkpoint, prefix)
         check_finite(state, checkpoint)
@@ -318,3 +322,39 @@ class SpectralBackbone(BaseModule):
                 if isinstance(module, _BatchNorm):
                     module.eval()
         return self
+
+
+class IsotropicBackbone(SpectralBackbone):
+    """A ViT-style backbone: the patch embedding stem, a sequence of blocks
+    on one stride-``patch_size`` map, a final norm and the
+    :class:`SimpleFeaturePyramid`, which turns that map into the four
+    strides 4..32 so FPN necks work unchanged (GFNet, AFNO, vanilla
+    SpectFormer).
+
+    For ``frozen_stages`` the blocks count as four consecutive stages of
+    (nearly) equal depth. Subclasses build their blocks and call
+    :meth:`build_isotropic_layers`.
+    """
+
+    def build_isotropic_layers(self, blocks: nn.Sequential, embed_dims: int,
+                               norm_cfg: dict, pyramid_norm_cfg: dict):
+        """``blocks``, the final ``norm`` and the feature pyramid (the
+        stem is :meth:`build_patch_embed`)."""
+        self.embed_dims = [embed_dims]
+        self.blocks = blocks
+        self.norm = build_norm_layer(norm_cfg, embed_dims)[1]
+        self.pyramid = SimpleFeaturePyramid(embed_dims, self.out_indices,
+                                            pyramid_norm_cfg)
+        self.out_channels = [
+            self.pyramid.out_channels[i] for i in self.out_indices
+        ]
+        self._stage_blocks = np.array_split(np.arange(len(blocks)), 4)
+
+    def stage_parts(self, index: int) -> list:
+        if index == 0:
+            return [self.patch_embed, self.pos_embed]
+        return [self.blocks[int(i)] for i in self._stage_blocks[index - 1]]
+
+    def forward(self, x: Tensor) -> tuple:
+        x = self.norm(self.blocks(self.embed(x))).permute(0, 3, 1, 2)
+        return tuple(self.pyramid(x.contiguous()))

@@ -15,7 +15,8 @@ from torch import Tensor
 from mmspectral.registry import MODELS
 from ..layers import (CheckpointedBlock, GlobalFilter, LayerScale, Mlp,
                       pad_to_multiple)
-from .base import SpectralBackbone, deit_init, normalize_out_indices
+from .base import (IsotropicBackbone, SpectralBackbone, deit_init,
+                   normalize_out_indices)
 
 
 class GFNetBlock(CheckpointedBlock):
@@ -66,47 +67,62 @@ class GFNetBlock(CheckpointedBlock):
         return x + self.drop_path(self.layer_scale(y))
 
 
-@MODELS.register_module()
-class GFNet(SpectralBackbone):
-    """GFNet backbone, isotropic or pyramid, for any input size.
+def _make_blocks(embed_dims: int, depth: int, spatial_size: int,
+                 drop_path_rates: List[float], mlp_ratio: float,
+                 layer_scale_init_value: float, **kwargs) -> nn.Sequential:
+    return nn.Sequential(*[
+        GFNetBlock(
+            embed_dims,
+            spatial_size,
+            mlp_ratio=mlp_ratio,
+            drop_path_rate=drop_path_rates[i],
+            layer_scale_init_value=layer_scale_init_value,
+            **kwargs) for i in range(depth)
+    ])
 
-    The pyramid archs (``h-*``) give four stages of strides 4, 8, 16 and 32.
-    The isotropic archs have one stride-16 stage; a
-    :class:`SimpleFeaturePyramid` turns its normed output into the same four
-    strides, so FPN necks work unchanged. Inputs of any size are accepted: the
-    image (and each stage's map before downsampling) is zero-padded at the
-    bottom/right to the stride, so stage ``i`` of a pyramid arch has size
-    ``ceil(H / 2**(i+2))``; each global filter and the position embedding are
-    resized to the map they meet (filters in ``resize_mode``, the position
-    embedding bicubically).
+
+def _is_pyramid_arch(arch) -> bool:
+    if isinstance(arch, str):
+        return arch.lower() in GFNetH.arch_zoo
+    return isinstance(arch, dict) and not isinstance(
+        arch.get('embed_dims'), int)
+
+
+@MODELS.register_module()
+class GFNet(IsotropicBackbone):
+    """Isotropic GFNet (``ti xs s b``), for any input size.
+
+    A 16x16 patch embedding with a learned position embedding, GFNet blocks
+    on the stride-16 map, a final norm, and the shared simple feature pyramid
+    that turns the normed map into strides 4, 8, 16 and 32 for dense heads.
+    The image is zero-padded at the bottom/right to a multiple of the patch
+    size; the filters and the position embedding are resized to the grid
+    they meet. The pyramid archs (``h-*``) are :class:`GFNetH`;
+    ``GFNet(arch='h-*')`` builds one, so configs written before the two were
+    split keep working.
 
     Args:
-        arch (str | dict): One of ``arch_zoo`` (``ti xs s b`` isotropic,
-            ``h-ti h-s h-b`` pyramid), or a dict with keys ``embed_dims`` and
-            ``depths`` (an int each for isotropic, four each for a pyramid),
-            ``mlp_ratio`` and optionally ``layer_scale_init_value`` and
-            ``patch_size``. Defaults to ``'h-ti'``.
+        arch (str | dict): ``ti``, ``xs``, ``s`` or ``b``, or a dict with
+            ``embed_dims`` and ``depths`` (ints), ``mlp_ratio`` and optionally
+            ``patch_size`` (16). Defaults to ``'ti'``.
         in_channels (int): Input channels. Defaults to 3.
         pretrain_img_size (int): Image size the filters and the position
             embedding are stored for (224 for the published ImageNet models,
             384 for the fine-tuned ones). Defaults to 224.
-        out_indices (Sequence[int]): Output levels, from 0..3 (strides 4, 8,
-            16, 32). Defaults to ``(0, 1, 2, 3)``.
+        out_indices (Sequence[int]): Pyramid levels, from 0..3 (strides 4,
+            8, 16, 32). Defaults to ``(0, 1, 2, 3)``.
         frozen_stages (int): See :class:`SpectralBackbone`. Defaults to -1.
         norm_eval (bool): See :class:`SpectralBackbone`. Defaults to False.
-        with_cp (bool): Gradient checkpointing in every block. Defaults to
-            False.
-        drop_rate (float): Dropout after the position embedding and in the
-            MLPs. Defaults to 0.
-        drop_path_rate (float): Stochastic depth, increasing linearly over the
-            blocks up to this value. Defaults to 0.
-        resize_mode (str): How filters adapt to other sizes, ``'frequency'``
-            or ``'bilinear'`` (see :class:`GlobalFilter`). Defaults to
+        with_cp (bool): See :class:`SpectralBackbone`. Defaults to False.
+        drop_rate (float): See :class:`SpectralBackbone`. Defaults to 0.
+        drop_path_rate (float): See :class:`SpectralBackbone`. Defaults
+            to 0.
+        resize_mode (str): See :class:`SpectralBackbone`. Defaults to
             ``'frequency'``.
         norm_cfg (dict): Norm config. Defaults to ``dict(type='LN',
             eps=1e-6)``.
-        pyramid_norm_cfg (dict): Norm inside the simple feature pyramid of the
-            isotropic archs. Defaults to ``dict(type='LN2d', eps=1e-6)``.
+        pyramid_norm_cfg (dict): Norm inside the simple feature pyramid.
+            Defaults to ``dict(type='LN2d', eps=1e-6)``.
         resize_cache_size (int): See :class:`SpectralBackbone`. Defaults
             to 2.
         init_cfg (dict, optional): See :class:`SpectralBackbone`. Defaults to
@@ -121,6 +137,93 @@ class GFNet(SpectralBackbone):
             'embed_dims': 384, 'depths': 19, 'mlp_ratio': 4}),
         **dict.fromkeys(['b', 'base'], {
             'embed_dims': 512, 'depths': 19, 'mlp_ratio': 4}),
+    }  # yapf: disable
+    essential_keys = ('embed_dims', 'depths', 'mlp_ratio')
+    optional_keys = ('patch_size', )
+
+    def __new__(cls, arch: Union[str, dict] = 'ti', *args, **kwargs):
+        if cls is GFNet and _is_pyramid_arch(arch):
+            return GFNetH(arch, *args, **kwargs)
+        return super().__new__(cls)
+
+    def __init__(self,
+                 arch: Union[str, dict] = 'ti',
+                 in_channels: int = 3,
+                 pretrain_img_size: int = 224,
+                 out_indices: Sequence[int] = (0, 1, 2, 3),
+                 frozen_stages: int = -1,
+                 norm_eval: bool = False,
+                 with_cp: bool = False,
+                 drop_rate: float = 0.,
+                 drop_path_rate: float = 0.,
+                 resize_mode: str = 'frequency',
+                 norm_cfg: dict = dict(type='LN', eps=1e-6),
+                 pyramid_norm_cfg: dict = dict(type='LN2d', eps=1e-6),
+                 resize_cache_size: int = 2,
+                 init_cfg=None):
+        super().__init__(frozen_stages, norm_eval, init_cfg,
+                         resize_cache_size)
+        self.arch_settings = self.check_arch(arch)
+        self.arch_name = arch
+        dims, depth = (self.arch_settings['embed_dims'],
+                       self.arch_settings['depths'])
+        if not isinstance(dims, int) or not isinstance(depth, int):
+            raise ValueError('GFNet arch: embed_dims and depths must be ints '
+                             f'(the pyramid archs are GFNetH), got {dims!r} '
+                             f'and {depth!r}')
+        self.out_indices = normalize_out_indices(out_indices, 4, 'GFNet')
+        patch_size = self.arch_settings.get('patch_size', 16)
+        self.build_patch_embed(in_channels, dims, patch_size,
+                               pretrain_img_size, drop_rate)
+        blocks = _make_blocks(
+            dims, depth, pretrain_img_size // patch_size,
+            np.linspace(0, drop_path_rate, depth).tolist(),
+            self.arch_settings['mlp_ratio'], 0., drop_rate=drop_rate,
+            resize_mode=resize_mode, norm_cfg=norm_cfg, with_cp=with_cp)
+        self.build_isotropic_layers(blocks, dims, norm_cfg, pyramid_norm_cfg)
+        self.apply(deit_init)
+        self.finish_build()
+
+
+@MODELS.register_module()
+class GFNetH(SpectralBackbone):
+    """Pyramid GFNet (``h-ti h-s h-b``, GFNet-H in the paper), for any input
+    size.
+
+    A 4x4 stride-4 patch embedding with a learned position embedding, and
+    four stages of GFNet blocks with layer scale, 2x2 stride-2 convolutions
+    between them; strides 4, 8, 16 and 32, each output through its own norm.
+    The image, and each stage's map before a downsampling, is zero-padded at
+    the bottom/right to the stride, so stage ``i`` has size
+    ``ceil(H / 2**(i+2))``; each filter and the position embedding are
+    resized to the map they meet.
+
+    Args:
+        arch (str | dict): ``h-ti``, ``h-s`` or ``h-b``, or a dict with
+            ``embed_dims``, ``depths`` (four each) and ``mlp_ratio``, and
+            optionally ``layer_scale_init_value`` (0, the default, builds no
+            layer scale) and ``patch_size`` (4). Defaults to ``'h-ti'``.
+        in_channels (int): Input channels. Defaults to 3.
+        pretrain_img_size (int): Image size the filters and the position
+            embedding are stored for. Defaults to 224.
+        out_indices (Sequence[int]): Stages to return, from 0..3 (strides 4,
+            8, 16, 32). Defaults to ``(0, 1, 2, 3)``.
+        frozen_stages (int): See :class:`SpectralBackbone`. Defaults to -1.
+        norm_eval (bool): See :class:`SpectralBackbone`. Defaults to False.
+        with_cp (bool): See :class:`SpectralBackbone`. Defaults to False.
+        drop_rate (float): See :class:`SpectralBackbone`. Defaults to 0.
+        drop_path_rate (float): See :class:`SpectralBackbone`. Defaults
+            to 0.
+        resize_mode (str): See :class:`SpectralBackbone`. Defaults to
+            ``'frequency'``.
+        norm_cfg (dict): Norm config. Defaults to ``dict(type='LN',
+            eps=1e-6)``.
+        resize_cache_size (int): See :class:`SpectralBackbone`. Defaults
+            to 2.
+        init_cfg (dict, optional): See :class:`SpectralBackbone`. Defaults to
+            None.
+    """
+    arch_zoo = {
         'h-ti': {'embed_dims': [64, 128, 256, 512], 'depths': [3, 3, 10, 3],
                  'mlp_ratio': 4, 'layer_scale_init_value': 1e-3},
         'h-s': {'embed_dims': [96, 192, 384, 768], 'depths': [3, 3, 10, 3],
@@ -143,68 +246,24 @@ class GFNet(SpectralBackbone):
                  drop_path_rate: float = 0.,
                  resize_mode: str = 'frequency',
                  norm_cfg: dict = dict(type='LN', eps=1e-6),
-                 pyramid_norm_cfg: dict = dict(type='LN2d', eps=1e-6),
                  resize_cache_size: int = 2,
                  init_cfg=None):
         super().__init__(frozen_stages, norm_eval, init_cfg,
                          resize_cache_size)
         self.arch_settings = self.check_arch(arch)
         self.arch_name = arch
-        embed_dims = self.arch_settings['embed_dims']
-        self.isotropic = isinstance(embed_dims, int)
-        self.out_indices = normalize_out_indices(out_indices, 4, 'GFNet')
-        patch_size = self.arch_settings.get('patch_size',
-                                            16 if self.isotropic else 4)
-        self.build_patch_embed(in_channels,
-                               embed_dims if self.isotropic else embed_dims[0],
-                               patch_size, pretrain_img_size, drop_rate)
-        grid = pretrain_img_size // patch_size
-        if self.isotropic:
-            self._build_isotropic(grid, drop_rate, drop_path_rate,
-                                  resize_mode, norm_cfg, pyramid_norm_cfg,
-                                  with_cp)
-        else:
-            self._build_pyramid(grid, drop_rate, drop_path_rate, resize_mode,
-                                norm_cfg, with_cp)
-        self.apply(deit_init)
-        self.finish_build()
-
-    def _make_blocks(self, embed_dims: int, depth: int, spatial_size: int,
-                     drop_path_rates: List[float], **kwargs) -> nn.Sequential:
-        return nn.Sequential(*[
-            GFNetBlock(
-                embed_dims,
-                spatial_size,
-                mlp_ratio=self.arch_settings['mlp_ratio'],
-                drop_path_rate=drop_path_rates[i],
-                layer_scale_init_value=self.arch_settings.get(
-                    'layer_scale_init_value', 0.),
-                **kwargs) for i in range(depth)
-        ])
-
-    def _build_isotropic(self, grid, drop_rate, drop_path_rate, resize_mode,
-                         norm_cfg, pyramid_norm_cfg, with_cp):
-        dims, depth = (self.arch_settings['embed_dims'],
-                       self.arch_settings['depths'])
-        if not isinstance(depth, int):
-            raise ValueError('GFNet isotropic arch: depths must be an int, '
-                             f'got {depth!r}')
-        self.embed_dims = [dims]
-        blocks = self._make_blocks(
-            dims, depth, grid,
-            np.linspace(0, drop_path_rate, depth).tolist(),
-            drop_rate=drop_rate, resize_mode=resize_mode, norm_cfg=norm_cfg,
-            with_cp=with_cp)
-        self.build_isotropic_neck(blocks, dims, norm_cfg, pyramid_norm_cfg)
-
-    def _build_pyramid(self, grid, drop_rate, drop_path_rate, resize_mode,
-                       norm_cfg, with_cp):
         dims, depths = (self.arch_settings['embed_dims'],
                         self.arch_settings['depths'])
-        if len(dims) != 4 or isinstance(depths, int) or len(depths) != 4:
-            raise ValueError('GFNet pyramid arch needs four embed_dims and '
-                             f'four depths, got {dims!r} and {depths!r}')
+        if isinstance(dims, int) or isinstance(depths, int) or len(
+                dims) != 4 or len(depths) != 4:
+            raise ValueError('GFNetH arch needs four embed_dims and four '
+                             f'depths, got {dims!r} and {depths!r}')
         self.embed_dims = list(dims)
+        self.out_indices = normalize_out_indices(out_indices, 4, 'GFNetH')
+        patch_size = self.arch_settings.get('patch_size', 4)
+        self.build_patch_embed(in_channels, dims[0], patch_size,
+                               pretrain_img_size, drop_rate)
+        grid = pretrain_img_size // patch_size
         self.downsamples = nn.ModuleList(
             nn.Conv2d(dims[i], dims[i + 1], 2, 2) for i in range(3))
         rates = np.linspace(0, drop_path_rate, sum(depths)).tolist()
@@ -212,17 +271,19 @@ class GFNet(SpectralBackbone):
         for i, depth in enumerate(depths):
             start = sum(depths[:i])
             self.stages.append(
-                self._make_blocks(
+                _make_blocks(
                     dims[i], depth, grid // 2**i, rates[start:start + depth],
+                    self.arch_settings['mlp_ratio'],
+                    self.arch_settings.get('layer_scale_init_value', 0.),
                     drop_rate=drop_rate, resize_mode=resize_mode,
                     norm_cfg=norm_cfg, with_cp=with_cp))
         for i in self.out_indices:
             self.add_module(f'norm{i}', build_norm_layer(norm_cfg, dims[i])[1])
         self.out_channels = [dims[i] for i in self.out_indices]
+        self.apply(deit_init)
+        self.finish_build()
 
     def stage_parts(self, index: int) -> list:
-        if self.isotropic:
-            return self.isotropic_stage_parts(index)
         if index == 0:
             return [self.patch_embed, self.pos_embed]
         parts = [self.stages[index - 1]]
@@ -231,8 +292,6 @@ class GFNet(SpectralBackbone):
         return parts
 
     def forward(self, x: Tensor) -> tuple:
-        if self.isotropic:
-            return self.forward_isotropic(x)
         x = self.embed(x)
         outs = []
         for i, stage in enumerate(self.stages):

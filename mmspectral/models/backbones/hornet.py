@@ -15,8 +15,8 @@ from mmengine.model.weight_init import trunc_normal_
 from torch import Tensor
 
 from mmspectral.registry import MODELS
-from ..layers import (CheckpointedBlock, GlobalFilter, LayerNorm2d, LayerScale,
-                      pad_to_multiple)
+from ..layers import (CheckpointedBlock, GlobalFilter, LayerScale,
+                      build_norm2d, pad_to_multiple)
 from ..layers.utils import guess_native_size
 from .base import SpectralBackbone, normalize_out_indices
 
@@ -32,17 +32,22 @@ class GlobalLocalFilter(nn.Module):
             384).
         resize_mode (str): Filter resize mode; ``'bilinear'`` is the official
             dense-prediction behaviour. Defaults to ``'bilinear'``.
+        norm_cfg (dict): The two norms. Defaults to ``dict(type='LN2d',
+            eps=1e-6)``.
     """
 
-    def __init__(self, channels: int, spatial_size: int,
-                 resize_mode: str = 'bilinear'):
+    def __init__(self,
+                 channels: int,
+                 spatial_size: int,
+                 resize_mode: str = 'bilinear',
+                 norm_cfg: dict = dict(type='LN2d', eps=1e-6)):
         super().__init__()
         half = channels // 2
-        self.pre_norm = LayerNorm2d(channels, eps=1e-6)
+        self.pre_norm = build_norm2d(norm_cfg, channels)
         self.dw = nn.Conv2d(half, half, 3, padding=1, bias=False, groups=half)
         self.filter = GlobalFilter(
             half, spatial_size, resize_mode, channels_last=False)
-        self.post_norm = LayerNorm2d(channels, eps=1e-6)
+        self.post_norm = build_norm2d(norm_cfg, channels)
 
     def forward(self, x: Tensor) -> Tensor:
         x1, x2 = self.pre_norm(x).chunk(2, dim=1)
@@ -63,6 +68,8 @@ class GnConv(nn.Module):
             depthwise conv with bias.
         scale (float): Scale of the depthwise output. Defaults to 1/3.
         resize_mode (str): Filter resize mode. Defaults to ``'bilinear'``.
+        norm_cfg (dict): The norms of the global-local filter. Defaults to
+            ``dict(type='LN2d', eps=1e-6)``.
     """
 
     def __init__(self,
@@ -70,7 +77,8 @@ class GnConv(nn.Module):
                  order: int,
                  global_filter_size: int = None,
                  scale: float = 1 / 3,
-                 resize_mode: str = 'bilinear'):
+                 resize_mode: str = 'bilinear',
+                 norm_cfg: dict = dict(type='LN2d', eps=1e-6)):
         super().__init__()
         self.dims = [channels // 2**i for i in range(order)][::-1]
         self.scale = scale
@@ -80,7 +88,7 @@ class GnConv(nn.Module):
             self.dwconv = nn.Conv2d(total, total, 7, padding=3, groups=total)
         else:
             self.dwconv = GlobalLocalFilter(total, global_filter_size,
-                                            resize_mode)
+                                            resize_mode, norm_cfg)
         self.pws = nn.ModuleList(
             nn.Conv2d(self.dims[i], self.dims[i + 1], 1)
             for i in range(order - 1))
@@ -97,7 +105,25 @@ class GnConv(nn.Module):
 
 class HorNetBlock(CheckpointedBlock):
     """``x + drop_path(gamma1 * gnconv(norm1(x)))``, then an MLP residual
-    in channels-last layout, on ``(B, C, H, W)`` maps."""
+    ``x + drop_path(gamma2 * mlp(norm2(x)))`` computed channels-last, on
+    ``(B, C, H, W)`` maps.
+
+    Args:
+        channels (int): Channels.
+        order (int): gnConv order.
+        global_filter_size (int | tuple[int, int], optional): Native size of
+            a global-local filter; None for a 7x7 depthwise conv.
+        scale (float): gnConv scale. Defaults to 1/3.
+        resize_mode (str): Filter resize mode. Defaults to ``'bilinear'``.
+        mlp_ratio (float): Hidden/input channels of the MLP. Defaults to 4.
+        layer_scale_init_value (float): Initial layer scale; 0 builds none.
+            Defaults to 1e-6.
+        drop_rate (float): Dropout in the MLP. Defaults to 0.
+        drop_path_rate (float): Stochastic depth. Defaults to 0.
+        norm_cfg (dict): Every norm of the block (channels-first maps).
+            Defaults to ``dict(type='LN2d', eps=1e-6)``.
+        with_cp (bool): Gradient checkpointing. Defaults to False.
+    """
 
     def __init__(self,
                  channels: int,
@@ -105,22 +131,27 @@ class HorNetBlock(CheckpointedBlock):
                  global_filter_size: int = None,
                  scale: float = 1 / 3,
                  resize_mode: str = 'bilinear',
+                 mlp_ratio: float = 4.,
                  layer_scale_init_value: float = 1e-6,
+                 drop_rate: float = 0.,
                  drop_path_rate: float = 0.,
+                 norm_cfg: dict = dict(type='LN2d', eps=1e-6),
                  with_cp: bool = False):
         super().__init__()
         self.with_cp = with_cp
-        self.norm1 = LayerNorm2d(channels, eps=1e-6)
-        self.gnconv = GnConv(channels, order, global_filter_size, scale,
-                             resize_mode)
         self.out_channels = channels
+        self.norm1 = build_norm2d(norm_cfg, channels)
+        self.gnconv = GnConv(channels, order, global_filter_size, scale,
+                             resize_mode, norm_cfg)
         self.ls1 = LayerScale(
             channels, layer_scale_init_value, channels_last=False
         ) if layer_scale_init_value > 0 else nn.Identity()
-        self.norm2 = nn.LayerNorm(channels, eps=1e-6)
-        self.pwconv1 = nn.Linear(channels, 4 * channels)
+        hidden = int(mlp_ratio * channels)
+        self.norm2 = build_norm2d(norm_cfg, channels)
+        self.pwconv1 = nn.Linear(channels, hidden)
         self.act = nn.GELU()
-        self.pwconv2 = nn.Linear(4 * channels, channels)
+        self.pwconv2 = nn.Linear(hidden, channels)
+        self.drop = nn.Dropout(drop_rate)
         self.ls2 = LayerScale(
             channels,
             layer_scale_init_value) if layer_scale_init_value > 0 else \
@@ -130,9 +161,10 @@ class HorNetBlock(CheckpointedBlock):
 
     def _forward(self, x: Tensor) -> Tensor:
         x = x + self.drop_path(self.ls1(self.gnconv(self.norm1(x))))
-        y = self.pwconv2(self.act(self.pwconv1(self.norm2(
-            x.permute(0, 2, 3, 1)))))
-        return x + self.drop_path(self.ls2(y).permute(0, 3, 1, 2))
+        y = self.drop(self.act(self.pwconv1(self.norm2(x).permute(0, 2, 3,
+                                                                  1))))
+        y = self.ls2(self.drop(self.pwconv2(y)))
+        return x + self.drop_path(y.permute(0, 3, 1, 2))
 
 
 def _zoo_entry(base_dim: int, global_filter_stages=(), **extra) -> dict:
@@ -198,7 +230,9 @@ class HorNet(SpectralBackbone):
             ``b-gf384`` / ``l-gf384`` storing filters for 384), or a dict
             with ``base_dim``, ``depths``, ``orders`` (four each) and either
             ``global_filter_stages`` (indices of the GF stages) or
-            mmpretrain's ``dw_cfg``. Defaults to ``'t-gf'``.
+            mmpretrain's ``dw_cfg``, and optionally ``mlp_ratio`` (4) and
+            ``layer_scale_init_value`` (1e-6, official; mmpretrain
+            initialises 1e-5). Defaults to ``'t-gf'``.
         in_channels (int): Input channels. Defaults to 3.
         pretrain_img_size (int, optional): Image size the filters are stored
             for. Defaults to None: the arch's (384 for ``*-gf384``, else
@@ -208,16 +242,20 @@ class HorNet(SpectralBackbone):
         frozen_stages (int): See :class:`SpectralBackbone` (and the note
             above). Defaults to -1.
         norm_eval (bool): See :class:`SpectralBackbone`. Defaults to False.
-        with_cp (bool): Gradient checkpointing per block. Defaults to False.
-        drop_path_rate (float): Stochastic depth, linear over the blocks.
-            Defaults to 0.
+        with_cp (bool): See :class:`SpectralBackbone`. Defaults to False.
+        drop_rate (float): See :class:`SpectralBackbone` (the official code
+            has none). Defaults to 0.
+        drop_path_rate (float): See :class:`SpectralBackbone`. Defaults
+            to 0.
         scale (float): gnConv scale ``s``. Defaults to 1/3.
         use_layer_scale (bool): Scale each residual branch by a learned
-            per-channel factor. Defaults to True.
-        layer_scale_init_value (float): Defaults to 1e-6 (official).
-        resize_mode (str): How filters adapt to other sizes: ``'bilinear'``
-            (official, reproduces the published dense results) or
-            ``'frequency'``. Defaults to ``'bilinear'``.
+            per-channel factor (mmpretrain's argument). Defaults to True.
+        resize_mode (str): See :class:`SpectralBackbone`. Defaults to
+            ``'bilinear'`` (the official dense code's resize, which the
+            published dense results depend on).
+        norm_cfg (dict): Every norm of the network; HorNet's maps are
+            channels-first, hence ``LN2d``. Defaults to ``dict(type='LN2d',
+            eps=1e-6)``.
         gap_before_final_norm (bool): Output ``norm(mean(x))`` vectors, as the
             official classifier does, instead of normed maps. Defaults to
             True (mmpretrain's default; dense configs set False).
@@ -237,7 +275,8 @@ class HorNet(SpectralBackbone):
            for name in names},
     }  # yapf: disable
     essential_keys = ('base_dim', 'depths', 'orders')
-    optional_keys = ('global_filter_stages', 'dw_cfg', 'pretrain_img_size')
+    optional_keys = ('global_filter_stages', 'dw_cfg', 'pretrain_img_size',
+                     'mlp_ratio', 'layer_scale_init_value')
 
     @classmethod
     def check_arch(cls, arch: Union[str, dict]) -> dict:
@@ -256,11 +295,12 @@ class HorNet(SpectralBackbone):
                  frozen_stages: int = -1,
                  norm_eval: bool = False,
                  with_cp: bool = False,
+                 drop_rate: float = 0.,
                  drop_path_rate: float = 0.,
                  scale: float = 1 / 3,
                  use_layer_scale: bool = True,
-                 layer_scale_init_value: float = 1e-6,
                  resize_mode: str = 'bilinear',
+                 norm_cfg: dict = dict(type='LN2d', eps=1e-6),
                  gap_before_final_norm: bool = True,
                  resize_cache_size: int = 2,
                  init_cfg=None):
@@ -281,10 +321,10 @@ class HorNet(SpectralBackbone):
         self.downsample_layers = nn.ModuleList([
             nn.Sequential(
                 nn.Conv2d(in_channels, dims[0], 4, 4),
-                LayerNorm2d(dims[0], eps=1e-6))
+                build_norm2d(norm_cfg, dims[0]))
         ] + [
             nn.Sequential(
-                LayerNorm2d(dims[i], eps=1e-6),
+                build_norm2d(norm_cfg, dims[i]),
                 nn.Conv2d(dims[i], dims[i + 1], 2, 2)) for i in range(3)
         ])
         depths = self.arch_settings['depths']
@@ -301,13 +341,17 @@ class HorNet(SpectralBackbone):
                         global_filter_size=filter_sizes[i],
                         scale=scale,
                         resize_mode=resize_mode,
-                        layer_scale_init_value=layer_scale_init_value
+                        mlp_ratio=self.arch_settings.get('mlp_ratio', 4),
+                        layer_scale_init_value=self.arch_settings.get(
+                            'layer_scale_init_value', 1e-6)
                         if use_layer_scale else 0.,
+                        drop_rate=drop_rate,
                         drop_path_rate=rates[start + j],
+                        norm_cfg=norm_cfg,
                         with_cp=with_cp) for j in range(depth)
                 ]))
         for i in self.out_indices:
-            self.add_module(f'norm{i}', LayerNorm2d(dims[i], eps=1e-6))
+            self.add_module(f'norm{i}', build_norm2d(norm_cfg, dims[i]))
         self.out_channels = [dims[i] for i in self.out_indices]
         self.apply(self._init_weights)
         self.finish_build()

@@ -17,8 +17,8 @@ from torch import Tensor
 from mmspectral.registry import MODELS
 from ..layers import (CheckpointedBlock, ClassAttention, ConvMlp, GlobalFilter,
                       Mlp, MultiheadSelfAttention)
-from .base import (SpectralBackbone, conv_fan_out_init, deit_init,
-                   normalize_out_indices)
+from .base import (IsotropicBackbone, SpectralBackbone, conv_fan_out_init,
+                   deit_init, normalize_out_indices)
 from .gfnet import GFNetBlock
 
 
@@ -150,53 +150,52 @@ class DownSample(nn.Module):
         return self.norm(self.proj(x).permute(0, 2, 3, 1))
 
 
-@MODELS.register_module()
-class SpectFormer(SpectralBackbone):
-    """SpectFormer backbone, vanilla or hierarchical, for any input size.
+def _is_hierarchical_arch(arch) -> bool:
+    if isinstance(arch, str):
+        return arch.lower() in SpectFormerH.arch_zoo
+    return isinstance(arch, dict) and not isinstance(
+        arch.get('embed_dims'), int)
 
-    * Vanilla (``t xs s b``): a GFNet-like isotropic network whose first
-      ``spectral_depth`` (4) blocks are global-filter blocks and the rest
-      pre-norm attention blocks; its normed stride-16 map feeds the shared
-      simple feature pyramid. The official code hard-codes 6 attention
-      heads, which only divides its 384-wide models (its 256- and 512-wide
-      ``spectformer-ti`` / ``-b`` configs fail at run time); here the zoo
-      uses 64-channel heads (4, 6, 6, 8), so the published 384-wide
-      checkpoints load unchanged, and a dict arch may set ``num_heads``.
-    * Hierarchical (``h-s h-b h-l``): a conv stem, global-filter stages 1-2
-      and attention stages 3-4 with PVTv2 FFNs, strides 4-32. The filters
-      are stored at the official 224x224 sizes (56x29, 28x15) and resized to
-      the input. ``out_type='cls_token'`` adds the official class-attention
-      block and final norm and returns ``(class token, patch tokens)`` for
-      :class:`SpectFormerTokenLabelHead`; ``'featmap'`` returns stage maps
-      (the last one through the final norm) for dense heads.
+
+@MODELS.register_module()
+class SpectFormer(IsotropicBackbone):
+    """Vanilla SpectFormer (``t xs s b``), for any input size.
+
+    A GFNet-like isotropic network: a 16x16 patch embedding with a learned
+    position embedding, whose first ``spectral_depth`` (4) blocks are
+    global-filter blocks and the rest pre-norm attention blocks; its normed
+    stride-16 map feeds the shared simple feature pyramid. The official code
+    hard-codes 6 attention heads, which only divides its 384-wide models
+    (its 256- and 512-wide ``spectformer-ti`` / ``-b`` configs fail at run
+    time); here the zoo uses 64-channel heads (4, 6, 6, 8), so the published
+    384-wide checkpoints load unchanged, and a dict arch may set
+    ``num_heads``. The hierarchical archs (``h-*``) are :class:`SpectFormerH`;
+    ``SpectFormer(arch='h-*')`` builds one, so configs written before the
+    two were split keep working.
 
     Args:
-        arch (str | dict): A zoo name, or a dict. Vanilla: ``embed_dims``,
-            ``depths`` (ints), ``mlp_ratio`` and optionally ``num_heads``,
-            ``spectral_depth``, ``patch_size``. Hierarchical: ``embed_dims``,
-            ``depths``, ``num_heads``, ``mlp_ratios`` (four each),
-            ``stem_hidden_dim``. Defaults to ``'h-s'``.
+        arch (str | dict): ``t``, ``xs``, ``s`` or ``b``, or a dict with
+            ``embed_dims``, ``depths`` (ints), ``mlp_ratio`` and optionally
+            ``num_heads`` (``embed_dims // 64``), ``spectral_depth`` (4) and
+            ``patch_size`` (16). Defaults to ``'xs'``.
         in_channels (int): Input channels. Defaults to 3.
-        pretrain_img_size (int): Image size filters (and the vanilla position
-            embedding) are stored for. Defaults to 224.
-        out_indices (Sequence[int]): Outputs, from 0..3 (strides 4-32).
-            Defaults to ``(0, 1, 2, 3)``.
-        out_type (str): ``'featmap'`` or ``'cls_token'`` (hierarchical
-            classification). Defaults to ``'featmap'``.
+        pretrain_img_size (int): Image size the filters and the position
+            embedding are stored for. Defaults to 224.
+        out_indices (Sequence[int]): Pyramid levels, from 0..3 (strides 4,
+            8, 16, 32). Defaults to ``(0, 1, 2, 3)``.
         frozen_stages (int): See :class:`SpectralBackbone`. Defaults to -1.
-        norm_eval (bool): See :class:`SpectralBackbone` (the hierarchical stem
-            has BatchNorms). Defaults to False.
-        with_cp (bool): Gradient checkpointing per block. Defaults to False.
-        drop_rate (float): Dropout. Defaults to 0.
-        drop_path_rate (float): Stochastic depth, linear over the blocks.
-            Defaults to 0.
-        resize_mode (str): Filter resize mode. Defaults to ``'frequency'``.
+        norm_eval (bool): See :class:`SpectralBackbone`. Defaults to False.
+        with_cp (bool): See :class:`SpectralBackbone`. Defaults to False.
+        drop_rate (float): See :class:`SpectralBackbone` (also the attention
+            dropout). Defaults to 0.
+        drop_path_rate (float): See :class:`SpectralBackbone`. Defaults
+            to 0.
+        resize_mode (str): See :class:`SpectralBackbone`. Defaults to
+            ``'frequency'``.
         norm_cfg (dict): Norm of the blocks. Defaults to ``dict(type='LN',
             eps=1e-6)``.
-        stem_norm_cfg (dict): Norm of the hierarchical stem convs. Defaults
-            to ``dict(type='BN')``.
-        pyramid_norm_cfg (dict): Norm inside the vanilla simple feature
-            pyramid. Defaults to ``dict(type='LN2d', eps=1e-6)``.
+        pyramid_norm_cfg (dict): Norm inside the simple feature pyramid.
+            Defaults to ``dict(type='LN2d', eps=1e-6)``.
         resize_cache_size (int): See :class:`SpectralBackbone`. Defaults
             to 2.
         init_cfg (dict, optional): See :class:`SpectralBackbone`.
@@ -214,6 +213,106 @@ class SpectFormer(SpectralBackbone):
         **dict.fromkeys(['b', 'base'], {
             'embed_dims': 512, 'depths': 19, 'mlp_ratio': 4,
             'num_heads': 8}),
+    }  # yapf: disable
+    essential_keys = ('embed_dims', 'depths', 'mlp_ratio')
+    optional_keys = ('num_heads', 'spectral_depth', 'patch_size')
+
+    def __new__(cls, arch: Union[str, dict] = 'xs', *args, **kwargs):
+        if cls is SpectFormer and _is_hierarchical_arch(arch):
+            return SpectFormerH(arch, *args, **kwargs)
+        return super().__new__(cls)
+
+    def __init__(self,
+                 arch: Union[str, dict] = 'xs',
+                 in_channels: int = 3,
+                 pretrain_img_size: int = 224,
+                 out_indices: Sequence[int] = (0, 1, 2, 3),
+                 frozen_stages: int = -1,
+                 norm_eval: bool = False,
+                 with_cp: bool = False,
+                 drop_rate: float = 0.,
+                 drop_path_rate: float = 0.,
+                 resize_mode: str = 'frequency',
+                 norm_cfg: dict = dict(type='LN', eps=1e-6),
+                 pyramid_norm_cfg: dict = dict(type='LN2d', eps=1e-6),
+                 resize_cache_size: int = 2,
+                 init_cfg=None):
+        super().__init__(frozen_stages, norm_eval, init_cfg,
+                         resize_cache_size)
+        settings = self.arch_settings = self.check_arch(arch)
+        self.arch_name = arch
+        dims, depth = settings['embed_dims'], settings['depths']
+        if not isinstance(dims, int) or not isinstance(depth, int):
+            raise ValueError('SpectFormer arch: embed_dims and depths must be '
+                             'ints (the hierarchical archs are SpectFormerH), '
+                             f'got {dims!r} and {depth!r}')
+        self.out_indices = normalize_out_indices(out_indices, 4,
+                                                 'SpectFormer')
+        self.build_patch_embed(in_channels, dims,
+                               settings.get('patch_size', 16),
+                               pretrain_img_size, drop_rate)
+        grid = pretrain_img_size // self.patch_size
+        rates = np.linspace(0, drop_path_rate, depth).tolist()
+        kwargs = dict(drop_rate=drop_rate, resize_mode=resize_mode,
+                      norm_cfg=norm_cfg, with_cp=with_cp)
+        spectral_depth = settings.get('spectral_depth', 4)
+        blocks = [
+            GFNetBlock(dims, grid, settings['mlp_ratio'],
+                       drop_path_rate=rates[i], **kwargs)
+            if i < spectral_depth else SpectFormerBlock(
+                dims, settings.get('num_heads', dims // 64),
+                settings['mlp_ratio'], drop_path_rate=rates[i], **kwargs)
+            for i in range(depth)
+        ]
+        self.build_isotropic_layers(
+            nn.Sequential(*blocks), dims, norm_cfg, pyramid_norm_cfg)
+        self.apply(deit_init)
+        self.apply(conv_fan_out_init)
+        self.finish_build()
+
+
+@MODELS.register_module()
+class SpectFormerH(SpectralBackbone):
+    """Hierarchical SpectFormer (``h-s h-b h-l``), for any input size.
+
+    A conv stem (stride 4), global-filter stages 1-2 and attention stages
+    3-4 with PVTv2 FFNs, strides 4-32. The filters are stored at the
+    official 224x224 sizes (56x29, 28x15) and resized to the input.
+    ``out_type='cls_token'`` adds the official class-attention block and
+    final norm and returns ``(class token, patch tokens)`` for
+    :class:`SpectFormerTokenLabelHead`; ``'featmap'`` returns stage maps (the
+    last one through the final norm) for dense heads, and a classification
+    checkpoint loads into it (its class block is skipped).
+
+    Args:
+        arch (str | dict): ``h-s``, ``h-b`` or ``h-l``, or a dict with
+            ``embed_dims``, ``depths``, ``num_heads``, ``mlp_ratios`` (four
+            each) and ``stem_hidden_dim``. Defaults to ``'h-s'``.
+        in_channels (int): Input channels. Defaults to 3.
+        pretrain_img_size (int): Image size the filters are stored for.
+            Defaults to 224.
+        out_indices (Sequence[int]): Stages to return, from 0..3. Defaults to
+            ``(0, 1, 2, 3)``.
+        out_type (str): ``'featmap'`` or ``'cls_token'`` (classification).
+            Defaults to ``'featmap'``.
+        frozen_stages (int): See :class:`SpectralBackbone`. Defaults to -1.
+        norm_eval (bool): See :class:`SpectralBackbone` (the stem has
+            BatchNorms). Defaults to False.
+        with_cp (bool): See :class:`SpectralBackbone`. Defaults to False.
+        drop_rate (float): See :class:`SpectralBackbone`. Defaults to 0.
+        drop_path_rate (float): See :class:`SpectralBackbone`. Defaults
+            to 0.
+        resize_mode (str): See :class:`SpectralBackbone`. Defaults to
+            ``'frequency'``.
+        norm_cfg (dict): Norm of the blocks. Defaults to ``dict(type='LN',
+            eps=1e-6)``.
+        stem_norm_cfg (dict): Norm of the stem convolutions. Defaults to
+            ``dict(type='BN')``.
+        resize_cache_size (int): See :class:`SpectralBackbone`. Defaults
+            to 2.
+        init_cfg (dict, optional): See :class:`SpectralBackbone`.
+    """
+    arch_zoo = {
         'h-s': {'embed_dims': [64, 128, 320, 448], 'depths': [3, 4, 6, 3],
                 'num_heads': [2, 4, 10, 14], 'mlp_ratios': [8, 8, 4, 4],
                 'stem_hidden_dim': 32},
@@ -224,9 +323,8 @@ class SpectFormer(SpectralBackbone):
                 'num_heads': [3, 6, 12, 16], 'mlp_ratios': [8, 8, 4, 4],
                 'stem_hidden_dim': 64},
     }  # yapf: disable
-    essential_keys = ('embed_dims', 'depths')
-    optional_keys = ('mlp_ratio', 'num_heads', 'spectral_depth',
-                     'patch_size', 'mlp_ratios', 'stem_hidden_dim')
+    essential_keys = ('embed_dims', 'depths', 'num_heads', 'mlp_ratios',
+                      'stem_hidden_dim')
     # a classification checkpoint's class block has no use in dense models
     pretrained_unused_ok = re.compile(r'^(norm\d*|pyramid|post_network)\.')
 
@@ -244,74 +342,18 @@ class SpectFormer(SpectralBackbone):
                  resize_mode: str = 'frequency',
                  norm_cfg: dict = dict(type='LN', eps=1e-6),
                  stem_norm_cfg: dict = dict(type='BN'),
-                 pyramid_norm_cfg: dict = dict(type='LN2d', eps=1e-6),
                  resize_cache_size: int = 2,
                  init_cfg=None):
         super().__init__(frozen_stages, norm_eval, init_cfg,
                          resize_cache_size)
-        self.arch_settings = self.check_arch(arch)
+        settings = self.arch_settings = self.check_arch(arch)
         self.arch_name = arch
-        self.isotropic = isinstance(self.arch_settings['embed_dims'], int)
         if out_type not in ('featmap', 'cls_token'):
             raise ValueError(f"out_type must be 'featmap' or 'cls_token', "
                              f'got {out_type!r}')
-        if out_type == 'cls_token' and self.isotropic:
-            raise ValueError("out_type='cls_token' is for the hierarchical "
-                             'archs; vanilla SpectFormer pools its map')
         self.out_type = out_type
         self.out_indices = normalize_out_indices(out_indices, 4,
-                                                 'SpectFormer')
-        kwargs = dict(
-            drop_rate=drop_rate,
-            resize_mode=resize_mode,
-            norm_cfg=norm_cfg,
-            with_cp=with_cp)
-        if self.isotropic:
-            self._build_vanilla(in_channels, pretrain_img_size,
-                                drop_path_rate, pyramid_norm_cfg, kwargs)
-        else:
-            self._build_hierarchical(in_channels, pretrain_img_size,
-                                     drop_path_rate, stem_norm_cfg, kwargs)
-        self.apply(deit_init)
-        self.apply(conv_fan_out_init)
-        self.finish_build()
-
-    def _build_vanilla(self, in_channels, img_size, drop_path_rate,
-                       pyramid_norm_cfg, kwargs):
-        settings = self.arch_settings
-        dims, depth = settings['embed_dims'], settings['depths']
-        self.embed_dims = [dims]
-        self.build_patch_embed(in_channels, dims,
-                               settings.get('patch_size', 16), img_size,
-                               kwargs['drop_rate'])
-        grid = img_size // self.patch_size
-        rates = np.linspace(0, drop_path_rate, depth).tolist()
-        spectral_depth = settings.get('spectral_depth', 4)
-        blocks = []
-        for i in range(depth):
-            if i < spectral_depth:
-                blocks.append(
-                    GFNetBlock(
-                        dims,
-                        grid,
-                        settings['mlp_ratio'],
-                        drop_path_rate=rates[i],
-                        **kwargs))
-            else:
-                blocks.append(
-                    SpectFormerBlock(
-                        dims,
-                        settings.get('num_heads', dims // 64),
-                        settings['mlp_ratio'],
-                        drop_path_rate=rates[i],
-                        **kwargs))
-        self.build_isotropic_neck(
-            nn.Sequential(*blocks), dims, kwargs['norm_cfg'],
-            pyramid_norm_cfg)
-
-    def _build_hierarchical(self, in_channels, img_size, drop_path_rate,
-                            stem_norm_cfg, kwargs):
-        settings = self.arch_settings
+                                                 'SpectFormerH')
         dims, depths = settings['embed_dims'], settings['depths']
         self.embed_dims = list(dims)
         self.in_channels = in_channels
@@ -326,26 +368,30 @@ class SpectFormer(SpectralBackbone):
                     dims[i],
                     None if i < 2 else settings['num_heads'][i],
                     settings['mlp_ratios'][i],
-                    spatial_size=img_size // 2**(i + 2),
+                    spatial_size=pretrain_img_size // 2**(i + 2),
                     conv_ffn=True,
                     fused_qkv=False,
+                    drop_rate=drop_rate,
                     drop_path_rate=rates[start + j],
-                    **kwargs) for j in range(depth)
+                    resize_mode=resize_mode,
+                    norm_cfg=norm_cfg,
+                    with_cp=with_cp) for j in range(depth)
             ])
             self.add_module(f'patch_embed{i + 1}', embed)
             self.add_module(f'block{i + 1}', blocks)
             self.add_module(f'norm{i + 1}',
-                            build_norm_layer(kwargs['norm_cfg'], dims[i])[1])
-        if self.out_type == 'cls_token':
+                            build_norm_layer(norm_cfg, dims[i])[1])
+        if out_type == 'cls_token':
             self.post_network = nn.ModuleList([
                 ClassBlock(dims[-1], settings['num_heads'][-1],
-                           settings['mlp_ratios'][-1], kwargs['norm_cfg'])
+                           settings['mlp_ratios'][-1], norm_cfg)
             ])
         self.out_channels = [dims[i] for i in self.out_indices]
+        self.apply(deit_init)
+        self.apply(conv_fan_out_init)
+        self.finish_build()
 
     def stage_parts(self, index: int) -> list:
-        if self.isotropic:
-            return self.isotropic_stage_parts(index)
         if index == 0:
             return [self.patch_embed1]
         parts = [getattr(self, f'block{index}')]
@@ -356,8 +402,6 @@ class SpectFormer(SpectralBackbone):
         return parts
 
     def forward(self, x: Tensor) -> tuple:
-        if self.isotropic:
-            return self.forward_isotropic(x)
         self.check_input(x)
         outs = []
         for i in range(4):
