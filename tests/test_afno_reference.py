@@ -1,10 +1,10 @@
-"""Parity with the official AFNONet (../shared/reference/afnonet_tiny.pth)."""
+"""Parity with the official AFNONet (tests/data/reference/afnonet_tiny.pth)."""
 import torch
-from test_gfnet_reference import assert_close, logits_from, run_with_taps
 
 from mmspectral.converters import (backbone_part, build_afno_backbone,
                                    convert_afno)
 from conftest import load_fixture
+from reference_checks import assert_close, logits_from, run_with_taps
 
 
 def converted(double_skip=False):

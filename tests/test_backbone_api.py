@@ -70,11 +70,15 @@ def test_frozen_stages(case, frozen):
     assert frozen_params
     for param in model.parameters():
         assert param.requires_grad == (id(param) not in frozen_params)
-    # gradients reach every trainable weight and no frozen one
-    if not any(p.requires_grad for p in model.parameters()):
-        return  # everything frozen (AFNO-MiT's stage norms too)
+    # gradients reach every trainable weight and no frozen one (with
+    # frozen_stages=4 AFNO-MiT has nothing left to train: no output norms)
     outs = model(torch.randn(1, 3, 64, 64))
-    sum((o * torch.randn_like(o)).sum() for o in outs).backward()
+    loss = sum((o * torch.randn_like(o)).sum() for o in outs)
+    trainable = any(p.requires_grad for p in model.parameters())
+    assert trainable == (case != 'afno-mit' or frozen < 4)
+    assert loss.requires_grad == trainable
+    if trainable:
+        loss.backward()
     for name, param in model.named_parameters():
         assert (param.grad is not None) == param.requires_grad, name
 
@@ -189,9 +193,15 @@ def test_amp_cpu_bfloat16(case):
     x = torch.randn(1, 3, 61, 47)
     with torch.autocast('cpu', dtype=torch.bfloat16):
         outs = model(x)
+    # bf16 keeps 8 significant bits: each rounding errs by up to 2**-9
+    # (0.2%) of the value, and through these archs' few dozen layers the
+    # errors add up to a relative (L2) error of 0.3-1.1% (measured); 3%
+    # bounds that with room for other seeds, and fails for any error an
+    # order of magnitude beyond bf16's own
     for out, expected in zip(outs, model(x)):
         assert torch.isfinite(out).all()
-        assert torch.allclose(out.float(), expected, atol=0.3)
+        error = (out.float() - expected).norm() / expected.norm()
+        assert error < 0.03
 
 
 def save_as_classifier(model, path):

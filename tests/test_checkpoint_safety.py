@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from mmengine.logging import HistoryBuffer, MessageHub
-from mmengine.runner.checkpoint import CheckpointLoader
+from mmengine.runner import CheckpointLoader
 
 import mmspectral  # noqa: F401  (installs the allow-list)
 from mmspectral.checkpoint import CheckpointError, read_checkpoint

@@ -1,4 +1,4 @@
-"""Parity with the official GFNet code (../shared/reference fixtures)."""
+"""Parity with the official GFNet code (tests/data/reference fixtures)."""
 import subprocess
 import sys
 
@@ -8,28 +8,7 @@ import torch
 from mmspectral.converters import (CheckpointError, backbone_part,
                                    build_gfnet_backbone, convert_gfnet)
 from conftest import REPO, load_fixture
-
-TOL = 1e-5
-
-
-def to_bchw(x):
-    return x.permute(0, 3, 1, 2)
-
-
-def run_with_taps(model, x, modules):
-    """Model outputs plus the (B, C, H, W) outputs of ``modules``."""
-    taps = []
-    handles = [
-        m.register_forward_hook(lambda _, __, out: taps.append(to_bchw(out)))
-        for m in modules
-    ]
-    try:
-        with torch.no_grad():
-            outs = model(x)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return outs, taps
+from reference_checks import assert_close, logits_from, run_with_taps
 
 
 def converted(name):
@@ -38,16 +17,6 @@ def converted(name):
     model = build_gfnet_backbone(meta).eval()
     model.load_state_dict(backbone_part(state_dict), strict=True)
     return fixture, state_dict, model
-
-
-def logits_from(features, state_dict):
-    return features @ state_dict['head.fc.weight'].T + \
-        state_dict['head.fc.bias']
-
-
-def assert_close(name, actual, expected, tol=TOL):
-    diff = (actual - expected).abs().max().item()
-    assert diff <= tol, f'{name}: max abs diff {diff:.2e}'
 
 
 def test_isotropic_fixture():

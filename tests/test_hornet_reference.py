@@ -1,13 +1,13 @@
-"""Parity with the official HorNet (../shared/reference/hornet_*.pth), and
+"""Parity with the official HorNet (tests/data/reference/hornet_*.pth), and
 the mmpretrain checkpoint route."""
 import pytest
 import torch
-from test_gfnet_reference import assert_close, logits_from
 
 from mmspectral.converters import (backbone_part, build_hornet_backbone,
                                    convert_hornet)
 from mmspectral.models import HorNet
 from conftest import load_fixture
+from reference_checks import assert_close, logits_from
 
 
 def converted(name, mmpretrain=False):

@@ -1,11 +1,11 @@
-"""Parity with the official SpectFormer (../shared/reference/
+"""Parity with the official SpectFormer (tests/data/reference/
 spectformer_{vanilla,hier}.pth)."""
 import torch
-from test_gfnet_reference import assert_close, logits_from, run_with_taps
 
 from mmspectral.converters import (backbone_part, build_spectformer_backbone,
                                    convert_spectformer)
 from conftest import load_fixture
+from reference_checks import assert_close, logits_from, run_with_taps
 
 
 def converted(name, arch=None):

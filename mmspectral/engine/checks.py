@@ -50,7 +50,7 @@ def read_config(path: str) -> Config:
         raise ConfigError(f'config {path} cannot be read: {text}') from None
 
 
-def _leaf_datasets(dataset_cfg) -> Iterable[dict]:
+def leaf_dataset_cfgs(dataset_cfg) -> Iterable[dict]:
     """Datasets inside wrappers (RepeatDataset, ConcatDataset, ...)."""
     if dataset_cfg is None:
         return
@@ -58,7 +58,7 @@ def _leaf_datasets(dataset_cfg) -> Iterable[dict]:
         [dataset_cfg['dataset']] if 'dataset' in dataset_cfg else [])
     if children:
         for child in children:
-            yield from _leaf_datasets(child)
+            yield from leaf_dataset_cfgs(child)
     else:
         yield dataset_cfg
 
@@ -103,7 +103,7 @@ def check_data_paths(cfg, phases: Iterable[str]):
                 batch_size, int) or batch_size < 1:
             raise ConfigError(f'{phase}_dataloader.batch_size must be an int '
                               f'>= 1, got {batch_size!r}')
-        for dataset in _leaf_datasets(loader.get('dataset')):
+        for dataset in leaf_dataset_cfgs(loader.get('dataset')):
             _check_dataset_paths(dataset, f'{phase} dataset '
                                  f'({dataset.get("type", "?")})')
 

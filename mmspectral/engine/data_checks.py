@@ -14,8 +14,7 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
 from mmspectral.registry import HOOKS
-from .checks import ConfigError
-from .checks import _leaf_datasets as _leaf_dataset_cfgs
+from .checks import ConfigError, leaf_dataset_cfgs
 
 __all__ = [
     'DataError', 'NameSampleOnFailure', 'leaf_datasets', 'guard_data_loader',
@@ -82,7 +81,7 @@ def _describe_dataset(dataset) -> str:
 def empty_dataset_error(dataset_cfg) -> ConfigError:
     """The error for a dataset (or its config) without samples."""
     if isinstance(dataset_cfg, dict):
-        leaves = list(_leaf_dataset_cfgs(dataset_cfg))
+        leaves = list(leaf_dataset_cfgs(dataset_cfg))
         name = f'{dataset_cfg.get("type", "?")}, ' + ', '.join(
             osp.join(leaf.get('data_root') or '', leaf.get('ann_file') or '')
             for leaf in leaves)

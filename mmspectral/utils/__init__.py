@@ -1,5 +1,5 @@
-from .timing import (format_table, median_time, median_times,
-                     native_stderr_silenced, print_report)
+from .benchmarking import (format_table, median_time, median_times,
+                           native_stderr_silenced, print_report)
 
 __all__ = [
     'format_table', 'median_time', 'median_times', 'native_stderr_silenced',

@@ -12,7 +12,10 @@ mixer at each kept-mode fraction with its speed-up over keeping every mode.
 The naive global filter is the official GFNet layer made size-agnostic the way
 the official HorNet dense code does it: channels-last ``rfft2`` over dims
 (1, 2) after an unconditional float cast, the filter re-interpolated on every
-call, an out-of-place complex product. With ``--backbone`` the same
+call (``'bilinear'``: ``F.interpolate`` as the official code; ``'frequency'``:
+``numpy.interp`` along each frequency axis, written independently of
+``resize_filter``, so the comparison also checks our resize), an out-of-place
+complex product. With ``--backbone`` the same
 comparison is made on a whole backbone: every GlobalFilter swapped for the
 naive layer with the same weights, outputs checked equal. The backbone is
 also timed with every filter removed: no filter implementation can make it
@@ -39,8 +42,10 @@ import sys
 import torch
 import torch.nn as nn
 
+import numpy as np
+import torch.nn.functional as F
+
 from mmspectral.models.layers import AFNO2d, GlobalFilter
-from mmspectral.models.layers.global_filter import resize_filter
 from mmspectral.utils import (format_table, median_times,
                               native_stderr_silenced, print_report)
 
@@ -51,6 +56,35 @@ DEFAULT_SIZES = ('200x336x64:56', '100x168x128:28', '50x84x256:14',
                  '64x64x320:14', '32x32x512:7')
 
 FAMILIES = {'gfnet': 'GFNet', 'hornet': 'HorNet', 'spectformer': 'SpectFormer'}
+
+
+def _interp_matrix(src, dst, period=None) -> torch.Tensor:
+    """``M`` with ``M @ f(src) = numpy.interp(dst, src, f)``, column by
+    column."""
+    order = np.argsort(src)
+    columns = [
+        np.interp(dst, src[order], np.eye(len(src))[order, j], period=period)
+        for j in range(len(src))
+    ]
+    return torch.from_numpy(np.stack(columns, axis=1)).float()
+
+
+def naive_resize(weight, src_size, dst_size, mode):
+    """A ``(h, w, C, 2)`` filter on the half spectrum of ``src_size``
+    resized to that of ``dst_size``, the straightforward way."""
+    (h0, w0), (h, w) = src_size, dst_size
+    if (mode == 'bilinear' and (h, w // 2 + 1) == (h0, w0 // 2 + 1)) or (
+            mode == 'frequency' and (h, w) == (h0, w0)):
+        return weight
+    if mode == 'bilinear':  # the official HorNet dense code
+        planes = weight.permute(3, 2, 0, 1)  # (2, C, h0, w0 // 2 + 1)
+        planes = F.interpolate(planes, size=(h, w // 2 + 1),
+                               mode='bilinear', align_corners=True)
+        return planes.permute(2, 3, 1, 0)
+    rows = _interp_matrix(np.fft.fftfreq(h0), np.fft.fftfreq(h), period=1.0)
+    cols = _interp_matrix(np.fft.rfftfreq(w0), np.fft.rfftfreq(w))
+    return torch.einsum('ih,hwct,jw->ijct', rows.to(weight), weight,
+                        cols.to(weight))
 
 
 class NaiveGlobalFilter(nn.Module):
@@ -69,8 +103,8 @@ class NaiveGlobalFilter(nn.Module):
         dtype = x.dtype
         x = x.to(torch.float32)
         spectrum = torch.fft.rfft2(x, dim=dims, norm='ortho')
-        weight = resize_filter(self.complex_weight.float(), self.spatial_size,
-                               size, self.resize_mode)
+        weight = naive_resize(self.complex_weight.float(), self.spatial_size,
+                              size, self.resize_mode)
         weight = torch.view_as_complex(weight.contiguous())
         if not self.channels_last:
             weight = weight.permute(2, 0, 1)

@@ -6,7 +6,7 @@
 Builds each ImageNet classifier from ``configs/*/*_in1k.py`` (and the peers
 Swin-T and ConvNeXt-T from mmpretrain, a check of the counter itself), counts
 with ``get_flops.py``'s rules and prints a markdown table with the published
-numbers of ../shared/ARCHITECTURES.md and the relative differences. A
+numbers (the papers; mmpretrain for HorNet) and the relative differences. A
 published number given to fewer digits (GFNet's "7M", "1.3G") counts as
 matched when ours rounds to it.
 """

@@ -1,4 +1,5 @@
-"""Timing helpers for the benchmark tools."""
+"""Helpers of the benchmark tools: interleaved timing, markdown tables,
+reports, and a silencer for the profiler's native log lines."""
 import contextlib
 import os
 import statistics
