@@ -16,6 +16,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from mmspectral.deploy.lowering import active_lowering
+
 
 def kept_mode_indices(height: int, width: int,
                       fraction: float) -> Tuple[Tensor, int]:
@@ -118,6 +120,9 @@ class AFNO2d(nn.Module):
         if x.dim() != 4 or x.shape[-1] != self.embed_dims:
             raise ValueError(f'AFNO2d expects a (B, H, W, {self.embed_dims}) '
                              f'tensor, got shape {tuple(x.shape)}')
+        lowering = active_lowering()
+        if lowering is not None:  # exporting: see mmspectral.deploy
+            return lowering.afno(self, x).to(x.dtype) + x
         height, width = x.shape[1:3]
         with torch.autocast(device_type=x.device.type, enabled=False):
             spectrum = torch.fft.rfft2(x.float(), dim=(1, 2), norm='ortho')

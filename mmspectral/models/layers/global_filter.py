@@ -29,6 +29,7 @@ import torch.nn as nn
 from mmengine.logging import MMLogger
 from torch import Tensor
 
+from mmspectral.deploy.lowering import active_lowering
 from .utils import ResizeCache, guess_native_size, to_2tuple
 
 RESIZE_MODES = ('frequency', 'bilinear')
@@ -234,6 +235,9 @@ class GlobalFilter(nn.Module):
             raise ValueError(
                 f'GlobalFilter expects a ({layout}) tensor with C='
                 f'{self.embed_dims}, got shape {tuple(x.shape)}')
+        lowering = active_lowering()
+        if lowering is not None:  # exporting: see mmspectral.deploy
+            return lowering.global_filter(self, x)
         size = (x.shape[dims[0]], x.shape[dims[1]])
         with torch.autocast(device_type=x.device.type, enabled=False):
             spectrum = torch.fft.rfft2(x.float(), dim=dims, norm='ortho')

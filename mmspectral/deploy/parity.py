@@ -1,0 +1,137 @@
+"""Exported model against the PyTorch model it came from.
+
+:func:`reference` runs the PyTorch model the way its library predicts
+(mmdet's and mmseg's own ``predict`` with their post-processing, the
+classifier's logits, the backbone's features) on one preprocessed batch;
+:func:`deployed` turns the exported graph's outputs on the same batch into
+the same structures (boxes rescaled, masks pasted, logits cropped), and
+:func:`compare` gives the figures of the parity table: the largest absolute
+difference of features and logits, the share of argmax labels that agree,
+and for detectors how many detections match (same label, box IoU above
+:data:`BOX_IOU`), their smallest box and mask IoU and largest score
+difference.
+"""
+from typing import Dict, List, Sequence
+
+import numpy as np
+import torch
+
+__all__ = ['BOX_IOU', 'reference', 'deployed', 'compare']
+
+#: Box IoU above which two detections of the same label match.
+BOX_IOU = 0.99
+
+
+def _det_samples(input_shape, image_shape, batch):
+    from mmdet.structures import DetDataSample
+    meta = dict(img_shape=tuple(image_shape), ori_shape=tuple(image_shape),
+                pad_shape=tuple(input_shape),
+                batch_input_shape=tuple(input_shape), scale_factor=(1., 1.))
+    return [DetDataSample(metainfo=meta) for _ in range(batch)]
+
+
+def _seg_samples(input_shape, batch):
+    from mmseg.structures import SegDataSample
+    meta = dict(img_shape=tuple(input_shape), ori_shape=tuple(input_shape),
+                pad_shape=tuple(input_shape), padding_size=[0, 0, 0, 0])
+    return [SegDataSample(metainfo=meta) for _ in range(batch)]
+
+
+def reference(model, task: str, inputs: Sequence[torch.Tensor]):
+    """The PyTorch model's results on the preprocessed ``inputs`` (the
+    graph's inputs): features, logits, or per image mmdet
+    ``InstanceData``."""
+    x = inputs[0]
+    with torch.no_grad():
+        if task == 'backbone':
+            out = model.backbone(x)
+            out = out if isinstance(out, (list, tuple)) else [out]
+            return [o.numpy() for o in out]
+        if task == 'classifier':
+            return [model(x, mode='tensor').numpy()]
+        if task == 'segmentor':
+            samples = model.predict(x, _seg_samples(x.shape[2:], len(x)))
+            return [np.stack([s.seg_logits.data.numpy() for s in samples])]
+        image_shape = [int(v) for v in inputs[1][0]]
+        samples = model.predict(
+            x, _det_samples(x.shape[2:], image_shape, len(x)), rescale=True)
+        return [s.pred_instances for s in samples]
+
+
+def deployed(outputs: Sequence[np.ndarray], meta: dict,
+             inputs: Sequence[torch.Tensor]):
+    """The graph's ``outputs`` on ``inputs`` in the structures of
+    :func:`reference`."""
+    from .runtime import det_instances
+    task = meta['task']
+    if task not in ('retinanet', 'mask_rcnn'):
+        return list(outputs)
+    image_shape = tuple(int(v) for v in inputs[1][0])
+    info = dict(ori_shape=image_shape, img_shape=image_shape,
+                scale_factor=(1., 1.))
+    return [
+        det_instances(outputs, meta, info, i)
+        for i in range(len(outputs[0]))
+    ]
+
+
+def _box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    from torchvision.ops import box_iou
+    if len(a) == 0 or len(b) == 0:
+        return a.new_zeros((len(a), len(b)))
+    return box_iou(a.double(), b.double()).float()
+
+
+def _mask_iou(a: torch.Tensor, b: torch.Tensor) -> float:
+    union = (a | b).sum().item()
+    return 1.0 if union == 0 else (a & b).sum().item() / union
+
+
+def compare_detections(ref, dep) -> Dict[str, float]:
+    """Match each reference detection of one image to the deployed one of
+    the same label with the highest box IoU."""
+    iou = _box_iou(ref.bboxes, dep.bboxes)
+    if len(ref) and len(dep):
+        iou = iou * (ref.labels[:, None] == dep.labels[None]).float()
+    figures = dict(ref=len(ref), deployed=len(dep), matched=0,
+                   min_box_iou=1.0, max_score_diff=0.0)
+    if len(ref) == 0:
+        figures['min_box_iou'] = 1.0 if len(dep) == 0 else 0.0
+        return figures
+    best, which = (iou.max(dim=1) if len(dep) else
+                   (torch.zeros(len(ref)), torch.zeros(len(ref)).long()))
+    matched = best > BOX_IOU
+    figures.update(matched=int(matched.sum()),
+                   min_box_iou=float(best.min()))
+    if matched.any():
+        diff = (ref.scores[matched] - dep.scores[which[matched]]).abs()
+        figures['max_score_diff'] = float(diff.max())
+    if 'masks' in ref and 'masks' in dep:
+        ious = [
+            _mask_iou(ref.masks[i], dep.masks[which[i]])
+            for i in torch.nonzero(matched).flatten().tolist()
+        ]
+        figures['min_mask_iou'] = min(ious) if ious else 1.0
+    return figures
+
+
+def compare(task: str, ref: List, dep: List) -> Dict[str, float]:
+    """The parity figures of one batch (see the module docstring)."""
+    if task in ('retinanet', 'mask_rcnn'):
+        per_image = [compare_detections(r, d) for r, d in zip(ref, dep)]
+        total = {k: sum(f[k] for f in per_image)
+                 for k in ('ref', 'deployed', 'matched')}
+        for key, pick in (('min_box_iou', min), ('max_score_diff', max),
+                          ('min_mask_iou', min)):
+            values = [f[key] for f in per_image if key in f]
+            if values:
+                total[key] = pick(values)
+        return total
+    figures = dict(max_abs_diff=max(
+        float(np.abs(np.asarray(d, np.float64) - r).max())
+        for r, d in zip(ref, dep)))
+    figures['max_abs'] = max(float(np.abs(r).max()) for r in ref)
+    if task in ('classifier', 'segmentor'):
+        agree = (np.asarray(dep[0]).argmax(1) == ref[0].argmax(1)).mean()
+        figures['argmax_agreement'] = float(agree)
+    return figures
