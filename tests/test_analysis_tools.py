@@ -219,3 +219,39 @@ def test_median_times_lets_the_functions_take_turns(monkeypatch):
         [run('a', (1, 3, 2)), run('b', (10, 30, 20))], warmup=1, repeat=3)
     assert calls == ['a', 'b'] * 4
     assert times == [2, 20]
+
+
+def test_gpu_check_runs_every_section_on_a_cpu(tmp_path):
+    """The GPU check is prepared for a CUDA machine; here its sections run
+    on the CPU with tiny models, so a GPU session can run it unchanged."""
+    import gpu_check
+    out = tmp_path / 'gpu_check.md'
+    assert gpu_check.main(['--device', 'cpu', '--quick', '--out',
+                           str(out)]) == 0
+    report = out.read_text()
+    for section in ('## amp', '## plans', '## filter-cache', '## speed',
+                    '## amp-step'):
+        assert section in report
+    amp_rows = [line for line in report.splitlines()
+                if line.startswith('| ') and ('float16' in line
+                                              or 'bfloat16' in line)]
+    assert len(amp_rows) == 2 * len(gpu_check.FAMILIES)
+    assert all(line.rstrip(' |').endswith('yes') for line in amp_rows)
+    # the bound keeps 2 sizes: cached bytes stop growing, unbounded do not
+    cache_rows = [[c.strip() for c in line.split('|')[1:-1]]
+                  for line in report.split('## filter-cache')[1].split(
+                      '## speed')[0].splitlines() if line.startswith('| 2 ')
+                  or line.startswith('| 6 ')]
+    bounded = [float(r[2]) for r in cache_rows if r[0] == '2']
+    unbounded = [float(r[2]) for r in cache_rows if r[0] == '6']
+    assert bounded[-1] < unbounded[-1]
+    assert "AmpOptimWrapper needs CUDA" in report
+
+
+def test_gpu_check_refuses_cuda_without_a_gpu(capsys):
+    import gpu_check
+    if torch.cuda.is_available():
+        pytest.skip('a GPU is present')
+    with pytest.raises(SystemExit):
+        gpu_check.main(['--device', 'cuda'])
+    assert 'no CUDA device here' in capsys.readouterr().err

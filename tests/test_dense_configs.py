@@ -6,8 +6,8 @@ import pytest
 from mmengine.config import Config
 
 from mmspectral.engine import add_prediction_dump, build_runner
+from mmspectral.testing import short_run
 from conftest import REPO
-from tiny_configs import short_run
 
 CONFIGS = sorted(
     p for family in ('gfnet', 'afno', 'hornet', 'spectformer')

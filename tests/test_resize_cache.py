@@ -4,8 +4,7 @@ import pytest
 import torch
 
 from mmspectral.models import GFNet
-from mmspectral.models.layers import (GlobalFilter, PositionEmbedding,
-                                      ResizeCache)
+from mmspectral.models.layers import GlobalFilter, PositionEmbedding
 from mmspectral.models.layers import global_filter as gf_module
 
 
@@ -23,9 +22,7 @@ def resize_calls(monkeypatch):
 
 
 def cached_bytes(model) -> int:
-    return sum(t.numel() * t.element_size() for m in model.modules()
-               if isinstance(getattr(m, 'resize_cache', None), ResizeCache)
-               for t in m.resize_cache._store.values())
+    return sum(cache.nbytes for cache in model.resize_caches())
 
 
 @torch.no_grad()
@@ -56,9 +53,7 @@ def test_memory_is_flat_after_the_bound():
     assert held[2] > held[1] > held[0] > 0
     # three sizes are kept; later sizes are larger, so the bytes held grow
     # only as the kept sizes do, never by accumulating entries
-    sizes = [len(m.resize_cache) for m in model.modules()
-             if isinstance(getattr(m, 'resize_cache', None), ResizeCache)]
-    assert set(sizes) == {3}
+    assert {len(cache) for cache in model.resize_caches()} == {3}
     three_largest = held[-1]
     model(torch.randn(1, 3, 64, 96))  # a small size replaces a large one
     assert cached_bytes(model) < three_largest
@@ -112,8 +107,6 @@ def test_nothing_is_cached_in_training_or_when_disabled(resize_calls):
 def test_backbones_pass_the_bound_to_every_layer():
     model = GFNet(arch=dict(embed_dims=[8, 8, 8, 8], depths=[1, 1, 1, 1],
                             mlp_ratio=1), resize_cache_size=5)
-    bounds = {m.resize_cache.max_entries for m in model.modules()
-              if isinstance(getattr(m, 'resize_cache', None), ResizeCache)}
-    assert bounds == {5}
+    assert {cache.max_entries for cache in model.resize_caches()} == {5}
     with pytest.raises(ValueError, match='cache size must be an int >= 0'):
         GFNet('h-ti', resize_cache_size=-1)

@@ -8,7 +8,7 @@ import torch
 from mmcv.transforms import LoadImageFromFile
 from pycocotools.coco import COCO
 
-from mmspectral.datasets import TINY_COCO_CLASSES, make_tiny_datasets
+from mmspectral.testing import TINY_COCO_CLASSES, make_tiny_datasets
 from conftest import REPO
 
 SIZES = dict(num_coco=(2, 5), num_cityscapes=(2, 4))

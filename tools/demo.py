@@ -73,7 +73,7 @@ def tiny_config(name: str, work_dir: Path) -> Path:
     moved onto the tiny data (written to ``work_dir``)."""
     from mmengine.config import Config
 
-    from mmspectral.datasets import tiny_config_name, use_tiny_data
+    from mmspectral.testing import tiny_config_file, use_tiny_data
     path = REPO / 'configs' / 'tiny' / f'{name}.py'
     if path.is_file():
         return path
@@ -81,8 +81,7 @@ def tiny_config(name: str, work_dir: Path) -> Path:
     if not found:
         raise SystemExit(f'error: no config named {name!r} in configs/')
     cfg = Config.fromfile(found[0])
-    tiny = Config.fromfile(REPO / 'configs' / 'tiny' /
-                           f'{tiny_config_name(cfg)}.py')
+    tiny = Config.fromfile(tiny_config_file(cfg))
     path = work_dir / f'{name}_tiny-data.py'
     use_tiny_data(cfg, tiny).dump(path)
     return path
@@ -146,7 +145,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    from mmspectral.datasets import make_tiny_datasets
+    from mmspectral.testing import make_tiny_datasets
     start = time.time()
     print('[demo] tiny datasets in data/tiny (made once)', flush=True)
     make_tiny_datasets(str(REPO / 'data' / 'tiny'))

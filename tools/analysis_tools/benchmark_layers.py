@@ -316,11 +316,7 @@ def rss_mib() -> float:
 
 
 def cached_mib(model: nn.Module) -> float:
-    from mmspectral.models.layers import ResizeCache
-    return sum(
-        t.numel() * t.element_size() for m in model.modules()
-        if isinstance(getattr(m, 'resize_cache', None), ResizeCache)
-        for t in m.resize_cache._store.values()) / 2**20
+    return sum(cache.nbytes for cache in model.resize_caches()) / 2**20
 
 
 def memory_over_sizes(name: str, cache_size: int, sizes, threads) -> list:

@@ -3,13 +3,13 @@
     python tools/misc/make_tiny_data.py [--root data/tiny] [--seed 0] [--force]
 
 They go to ``ROOT/coco`` and ``ROOT/cityscapes`` (see
-:func:`mmspectral.datasets.make_tiny_datasets`). A dataset that is already
+:func:`mmspectral.testing.make_tiny_datasets`). A dataset that is already
 complete (same generator version and arguments) is skipped unless
 ``--force`` is given.
 """
 import argparse
 
-from mmspectral.datasets import make_tiny_datasets
+from mmspectral.testing import make_tiny_datasets
 
 
 def parse_args(argv=None):

@@ -288,13 +288,18 @@ class SpectralBackbone(BaseModule):
              if unused_ok else '') +
             (f'; initialised as new: {adapters}' if adapters else ''))
 
+    def resize_caches(self) -> List[ResizeCache]:
+        """The :class:`ResizeCache` of every layer."""
+        return [
+            m.resize_cache for m in self.modules()
+            if isinstance(getattr(m, 'resize_cache', None), ResizeCache)
+        ]
+
     def set_resize_cache_size(self, size: int):
         """Keep resized filters and position embeddings for at most ``size``
         input sizes in every layer (see :class:`ResizeCache`)."""
-        for module in self.modules():
-            cache = getattr(module, 'resize_cache', None)
-            if isinstance(cache, ResizeCache):
-                cache.max_entries = size
+        for cache in self.resize_caches():
+            cache.max_entries = size
 
     def check_input(self, x: Tensor):
         """Raise ValueError unless ``x`` is a non-empty ``(B, C, H, W)``

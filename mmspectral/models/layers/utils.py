@@ -75,6 +75,11 @@ class ResizeCache:
     def __len__(self) -> int:
         return len(self._store)
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the cached tensors."""
+        return sum(t.numel() * t.element_size() for t in self._store.values())
+
     def clear(self):
         self._store.clear()
         self._snapshot = None
