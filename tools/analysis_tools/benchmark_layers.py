@@ -39,10 +39,9 @@ import copy
 import multiprocessing
 import sys
 
+import numpy as np
 import torch
 import torch.nn as nn
-
-import numpy as np
 import torch.nn.functional as F
 
 from mmspectral.models.layers import AFNO2d, GlobalFilter

@@ -28,8 +28,9 @@ Sections (each a table in the report):
 It needs only torch and pure-Python wheels (no compiled mmcv ops, so it runs
 on a bare CUDA machine): ``pip install mmengine==0.10.7 mmcv-lite==2.1.0``,
 ``pip install --no-deps mmpretrain==1.2.0`` and torchvision (for the peers;
-skipped if they do not import) and ``pip install --no-deps -e .`` in this repository (AFNO-MiT, which builds
-on mmseg's MiT layers, is skipped where mmseg does not import).
+skipped if they do not import) and ``pip install --no-deps -e .`` in this
+repository (AFNO-MiT, which builds on mmseg's MiT layers, is skipped where
+mmseg does not import).
 ``--quick`` uses tiny archs and a few small sizes (seconds on a CPU);
 without it, the published archs and real sizes (a few minutes on a GPU).
 """
@@ -105,7 +106,7 @@ def sync(device: str):
         torch.cuda.synchronize()
 
 
-# -- 1. mixed precision --------------------------------------------------------
+# -- 1. mixed precision -------------------------------------------------------
 
 def forward_backward(model, x, dtype=None, scaler=None):
     """Outputs and parameter gradients of ``sum(mean(out**2))``."""
@@ -239,7 +240,7 @@ def plans_section(args) -> str:
                             'ms / step'], rows) + '\n')
 
 
-# -- 3. resized-filter cache ----------------------------------------------------
+# -- 3. resized-filter cache --------------------------------------------------
 
 def filter_cache_section(args) -> str:
     sizes = [(s, s + 32 * k) for k, s in enumerate(
@@ -266,7 +267,7 @@ def filter_cache_section(args) -> str:
                  'allocated MiB'], rows) + '\n')
 
 
-# -- 4. speed against peers --------------------------------------------------
+# -- 4. speed against peers ---------------------------------------------------
 
 def peers(quick: bool) -> Dict[str, Callable[[], nn.Module]]:
     """Our backbones and the mmpretrain peers, if mmpretrain imports."""
@@ -341,7 +342,7 @@ def speed_section(args) -> str:
             '\n')
 
 
-# -- 5. an AmpOptimWrapper step ------------------------------------------------
+# -- 5. an AmpOptimWrapper step -----------------------------------------------
 
 def amp_step_section(args) -> str:
     if not args.device.startswith('cuda'):
