@@ -92,12 +92,17 @@ def network_shape(cfg, shape: Sequence[int]) -> Tuple[int, int]:
 
 def _dataset_meta(cfg) -> dict:
     """Class names (and the palette) of the config's test dataset."""
-    from mmengine.registry import DATASETS, DefaultScope
+    import importlib
     dataset = (cfg.get('test_dataloader') or {}).get('dataset') or {}
     meta = dict(dataset.get('metainfo') or {})
-    if 'classes' not in meta and dataset.get('type'):
-        with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
-            cls = DATASETS.get(dataset['type'])
+    kind = dataset.get('type')
+    if 'classes' not in meta and isinstance(kind, str):
+        scope = dataset.get('_scope_') or cfg.get('default_scope')
+        try:  # the library's own registry imports its datasets
+            registry = importlib.import_module(f'{scope}.registry').DATASETS
+            cls = registry.get(kind.split('.')[-1])
+        except (ImportError, AttributeError, KeyError):
+            cls = None
         meta = dict(getattr(cls, 'METAINFO', {}), **meta)
     out = {}
     if meta.get('classes'):
@@ -117,6 +122,22 @@ def _test_cfg(cfg, task: str) -> dict:
     if task == 'retinanet':
         return dict(score_thr=float(test.get('score_thr', 0.05)))
     return {}
+
+
+def _num_classes(model, task: str) -> Optional[int]:
+    head = dict(classifier='head', segmentor='decode_head',
+                retinanet='bbox_head').get(task)
+    if task == 'mask_rcnn':
+        return int(model.roi_head.bbox_head.num_classes)
+    return int(getattr(model, head).num_classes) if head else None
+
+
+def _backbone_name(cfg, model) -> str:
+    """The backbone's registered name (``GFNet`` for every GFNet arch)."""
+    name = (cfg.model.get('backbone') or {}).get('type')
+    if isinstance(name, str):
+        return name.split('.')[-1]
+    return type(model.backbone).__name__
 
 
 def load_model(cfg, checkpoint: Optional[str] = None) -> nn.Module:
@@ -174,7 +195,8 @@ def export_config(cfg, path: str, image_shape: Sequence[int],
             (then ``checkpoint`` is ignored).
 
     Returns:
-        dict: The metadata stored in the file.
+        dict: The metadata stored in the file (see
+        :func:`~mmspectral.deploy.export.export_onnx`).
     """
     from .export import export_onnx
     if model is None:
@@ -190,11 +212,14 @@ def export_config(cfg, path: str, image_shape: Sequence[int],
         input_names=list(graph.input_names),
         config=osp.basename(cfg.filename or ''),
         checkpoint=osp.basename(checkpoint) if checkpoint else None,
-        backbone=type(model.backbone).__name__,
+        backbone=_backbone_name(cfg, model),
         **_preprocessor(cfg), **_dataset_meta(cfg),
         **_test_cfg(cfg, graph.task))
     if graph.task == 'segmentor':
         metadata['align_corners'] = bool(model.decode_head.align_corners)
-    export_onnx(graph.module, inputs, path, lowering, graph.input_names,
-                graph.output_names, dynamic_batch, metadata)
-    return metadata
+    classes = _num_classes(model, graph.task)
+    if classes:
+        metadata['num_classes'] = classes
+    return export_onnx(graph.module, inputs, path, lowering,
+                       graph.input_names, graph.output_names, dynamic_batch,
+                       metadata)

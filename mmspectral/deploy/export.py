@@ -81,7 +81,7 @@ def export_onnx(module: nn.Module,
             the model's metadata, with ``lowering`` and ``opset`` added.
 
     Returns:
-        onnx.ModelProto: The exported model (without external weights).
+        dict: The metadata stored.
     """
     if lowering not in LOWERINGS:
         raise ValueError(f'lowering must be one of {LOWERINGS}, got '
@@ -108,7 +108,7 @@ def export_onnx(module: nn.Module,
                   dynamic_batch=dynamic_batch)
     program.model.metadata_props[METADATA_KEY] = json.dumps(record)
     _save_new(program.model, path)
-    return program.model_proto
+    return record
 
 
 def _initializer_bytes(model) -> int:

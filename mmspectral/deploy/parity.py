@@ -16,10 +16,65 @@ from typing import Dict, List, Sequence
 import numpy as np
 import torch
 
-__all__ = ['BOX_IOU', 'reference', 'deployed', 'compare']
+__all__ = ['BOX_IOU', 'make_decisive', 'reference', 'deployed', 'compare']
 
 #: Box IoU above which two detections of the same label match.
 BOX_IOU = 0.99
+
+
+def _logit_layers(model, task: str) -> List[torch.nn.Module]:
+    """The last classification and mask layers of a detector."""
+    if task == 'retinanet':
+        return [model.bbox_head.retina_cls]
+    if task == 'mask_rcnn':
+        roi_head = model.roi_head
+        layers = [model.rpn_head.rpn_cls, roi_head.bbox_head.fc_cls]
+        if roi_head.with_mask:
+            layers.append(roi_head.mask_head.conv_logits)
+        return layers
+    return []
+
+
+def make_decisive(model, task: str, inputs: Sequence[torch.Tensor],
+                  spread: float = 2.0) -> List[str]:
+    """Give a randomly initialised detector the score spread of a trained
+    one, so that parity is not decided by float rounding.
+
+    An untrained head scores every anchor, proposal and mask pixel almost
+    alike (its logits are its bias plus noise ~0.01), so which boxes win a
+    top-k or NMS and which pixels pass the mask threshold depends on the
+    last bits of the arithmetic. Each last classification or mask layer is
+    rescaled here so that its logits have a root mean square of ``spread``
+    on ``inputs`` over all the maps it scores (bias zeroed); the rest of the
+    network is untouched. Only for models without trained weights.
+
+    Returns:
+        list[str]: The names of the rescaled layers.
+    """
+    layers = _logit_layers(model, task)
+    names = {id(m): n for n, m in model.named_modules()}
+    stats = {}  # sum of squares and count of the logits of every call
+
+    def hook(module, args, output):
+        total, count = stats.get(id(module), (0., 0))
+        stats[id(module)] = (total + float(output.double().square().sum()),
+                             count + output.numel())
+
+    with torch.no_grad():
+        for layer in layers:
+            if layer.bias is not None:
+                layer.bias.zero_()
+        handles = [layer.register_forward_hook(hook) for layer in layers]
+        try:
+            reference(model, task, inputs)
+        finally:
+            for handle in handles:
+                handle.remove()
+        for layer in layers:
+            total, count = stats.get(id(layer), (0., 0))
+            if total > 0:
+                layer.weight.mul_(spread / (total / count)**0.5)
+    return [names[id(layer)] for layer in layers]
 
 
 def _det_samples(input_shape, image_shape, batch):

@@ -259,10 +259,15 @@ def to_data_sample(outputs: Sequence[np.ndarray], meta: dict, info: dict,
 
 
 def dataset_meta(meta: dict) -> Dict:
-    """The ``dataset_meta`` of a visualizer from the model's metadata."""
-    out = {}
-    if meta.get('classes'):
-        out['classes'] = tuple(meta['classes'])
-    if meta.get('palette'):
-        out['palette'] = [tuple(p) for p in meta['palette']]
-    return out
+    """The ``dataset_meta`` of a visualizer from the model's metadata;
+    classes without names are called by their index, and get colours of a
+    fixed random palette."""
+    classes = meta.get('classes') or [
+        str(i) for i in range(meta.get('num_classes', 0))
+    ]
+    palette = meta.get('palette')
+    if not palette or len(palette) < len(classes):
+        rng = np.random.default_rng(0)
+        palette = rng.integers(0, 256, (len(classes), 3)).tolist()
+    return dict(classes=tuple(classes),
+                palette=[tuple(int(v) for v in p) for p in palette])
