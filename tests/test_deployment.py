@@ -9,13 +9,12 @@ import sys
 import numpy as np
 import pytest
 import torch
+from deploy_cases import HEADS, backbone_config, write_config
 
-from mmspectral.deploy import (LoweringError, active_lowering,
-                               spectral_lowering)
+from mmspectral.deploy import LoweringError, active_lowering, spectral_lowering
 from mmspectral.deploy.transforms import dft_matrices
 from mmspectral.models.layers import AFNO2d, GlobalFilter
 from conftest import REPO
-from deploy_cases import HEADS, backbone_config, write_config
 
 onnx = pytest.importorskip('onnx')
 ort = pytest.importorskip('onnxruntime')
@@ -118,8 +117,8 @@ def test_default_path_is_untouched():
 
 def test_tracing_without_prepared_constants_is_refused():
     layer = GlobalFilter(4, 5).eval()
-    with spectral_lowering('matmul'), pytest.raises(LoweringError,
-                                                     match='eager forward'):
+    refused = pytest.raises(LoweringError, match='eager forward')
+    with spectral_lowering('matmul'), refused:
         torch.export.export(layer, (torch.randn(1, 6, 7, 4), ))
 
 
@@ -170,8 +169,7 @@ def test_exported_layer(layer_name, lowering, tmp_path):
 def _export_case(config, path, backbone_only=False, lowering='matmul',
                  dynamic=False):
     from mmspectral.deploy.build import (example_inputs, export_config,
-                                         load_model, model_task,
-                                         network_shape)
+                                         load_model, model_task, network_shape)
     from mmspectral.deploy.parity import make_decisive
     from mmspectral.engine import load_config
     cfg = load_config(str(config))

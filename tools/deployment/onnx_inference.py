@@ -138,8 +138,8 @@ def record(meta: dict, sample) -> dict:
 def main(argv=None):
     args = parse_args(argv)
     with reported_errors(args.debug):
-        from mmspectral.deploy.runtime import Runtime, preprocess, \
-            to_data_sample
+        from mmspectral.deploy.runtime import (Runtime, preprocess,
+                                               to_data_sample)
         images = list_images(args.images)
         check_output_path(args.out_dir, '--out-dir', folder=True)
         runtime = Runtime(args.model, args.backend, args.threads,
