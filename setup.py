@@ -34,6 +34,7 @@ setup(
         'mim': read_requirements('mminstall'),
         'tests': read_requirements('tests'),
         'optional': read_requirements('optional'),
+        'deploy': read_requirements('deploy'),
     },
     license='Apache License 2.0',
     zip_safe=False,

@@ -84,9 +84,10 @@ else
   mmcv_ok || { echo "mmcv $mmcv_version was installed but its ops do not import" >&2; exit 1; }
 fi
 
-say "OpenMMLab libraries, runtime and test requirements"
+say "OpenMMLab libraries, runtime, test and deployment requirements"
+# deploy.txt: the tests export to ONNX and run ONNX Runtime / OpenVINO
 pip install -q -r "$repo/requirements/mminstall.txt" -r "$repo/requirements/runtime.txt" \
-  -r "$repo/requirements/tests.txt"
+  -r "$repo/requirements/tests.txt" -r "$repo/requirements/deploy.txt"
 pip install -q --no-deps --no-build-isolation -e "$repo"
 
 "$py" - <<'EOF'
