@@ -3,19 +3,24 @@ the peers a user would pick instead.
 
     python tools/analysis_tools/benchmark.py [--models gfnet-h-s swin-t ...]
         [--sizes 224 512 1024 2048 1024x2048] [--backward] [--amp]
-        [--device cpu|cuda] [--threads N] [--repeat 5] [--warmup 1]
-        [--batch 1] [--out-dir DIR]
+        [--compile] [--device cpu|cuda] [--threads N] [--repeat 5]
+        [--warmup 1] [--batch 1] [--out-dir DIR]
 
 Our backbones are built from mmspectral; the peers from the installed
 libraries in the same run: Swin-T (mmdet), MiT-B2 (mmseg), ConvNeXt-T and
 HorNet-T-GF (mmpretrain). Each model runs in eval mode under ``no_grad``
 (``--backward``: train mode, forward + backward of the summed outputs).
 Latency is the median of ``--repeat`` runs after ``--warmup``; CUDA runs are
-synchronised. Peak memory is what one more run allocates at its peak beyond
-what was already held (weights, input, cached filters): from
-``torch.cuda.max_memory_allocated`` on a GPU, from the allocation events of
-torch's profiler on the CPU. A run that fails (e.g. out of memory) is
-recorded as such and the others go on.
+synchronised. ``--amp`` autocasts to float16 on a GPU and to bfloat16 on a
+CPU (the spectral layers keep their FFTs in float32). Peak memory is what
+one more run allocates at its peak beyond what was already held (weights,
+input, cached filters): from ``torch.cuda.max_memory_allocated`` on a GPU,
+from the allocation events of torch's profiler on the CPU. A run that fails
+(e.g. out of memory) is recorded as such and the others go on.
+
+``--compile`` times every model eagerly and compiled (``torch.compile``
+with inductor; for inference with freezing, the weights folded in as
+constants) and prints the speed-up compiling gives each one.
 
 Writes DIR/benchmark.md (the printed tables), DIR/benchmark.csv and
 DIR/benchmark.png: time against pixels on log-log axes, each model with its
@@ -40,7 +45,7 @@ MODELS = {
     'gfnet-h-ti': ('mmspectral', dict(type='GFNetH', arch='h-ti')),
     'gfnet-h-s': ('mmspectral', dict(type='GFNetH', arch='h-s')),
     'gfnet-xs': ('mmspectral', dict(type='GFNet', arch='xs')),
-    'spectformer-h-s': ('mmspectral', dict(type='SpectFormer', arch='h-s')),
+    'spectformer-h-s': ('mmspectral', dict(type='SpectFormerH', arch='h-s')),
     'hornet-t-gf': ('mmspectral', dict(type='HorNet', arch='t-gf')),
     'afno-mit-b2': ('mmspectral', dict(type='AFNOMiT', arch='b2')),
     'swin-t (mmdet)': ('mmdet', dict(type='SwinTransformer')),
@@ -87,16 +92,24 @@ def parse_args(argv=None):
     parser.add_argument(
         '--backward', action='store_true', help='time forward + backward')
     parser.add_argument(
-        '--amp', action='store_true', help='autocast to float16 (CUDA)')
+        '--amp', action='store_true',
+        help='autocast to float16 (CUDA) or bfloat16 (CPU)')
+    parser.add_argument(
+        '--compile', action='store_true',
+        help='also time each model compiled (inductor) and print the '
+        'speed-up')
     parser.add_argument('--out-dir', help='write .md, .csv and .png here')
     args = parser.parse_args(argv)
     unknown = [m for m in args.models if m not in MODELS]
     if unknown:
         parser.error(f'unknown model(s) {unknown}; choose from '
                      f'{list(MODELS)}')
-    if args.amp and not args.device.startswith('cuda'):
-        parser.error('--amp needs --device cuda')
     return args
+
+
+def autocast_dtype(args) -> torch.dtype:
+    return torch.float16 if args.device.startswith('cuda') else \
+        torch.bfloat16
 
 
 def build_backbone(name: str) -> torch.nn.Module:
@@ -150,7 +163,8 @@ def step_fn(model, x, args):
     outputs = lambda: model(x)  # noqa: E731
 
     def run():
-        with torch.autocast('cuda', enabled=args.amp):
+        with torch.autocast(torch.device(args.device).type,
+                            dtype=autocast_dtype(args), enabled=args.amp):
             outs = outputs()
         if args.backward:
             sum(o.float().sum() for o in outs).backward()
@@ -159,13 +173,14 @@ def step_fn(model, x, args):
     return run
 
 
-def measure(model, size, args):
+def measure(model, size, args, warmup: int = None):
     """(median seconds, peak MiB) of one batch at ``size``."""
     x = torch.randn(args.batch, 3, *size, device=args.device)
     model.train(args.backward)
     run = step_fn(model, x, args)
     with torch.set_grad_enabled(args.backward):
-        seconds = median_time(run, args.warmup, args.repeat, args.device)
+        seconds = median_time(run, args.warmup if warmup is None else warmup,
+                              args.repeat, args.device)
         peak = peak_memory_mib(run, args.device)
     return seconds, peak
 
@@ -179,20 +194,37 @@ def fit_exponent(pixels, seconds):
     return float(np.polyfit(logp, logs, 1)[0])
 
 
+def compiled(model: torch.nn.Module, args) -> torch.nn.Module:
+    """``torch.compile`` with inductor; for inference, freezing (weights as
+    constants), which inductor applies to models run under no_grad."""
+    import torch._inductor.config as inductor_config
+    inductor_config.freezing = not args.backward
+    return torch.compile(model)
+
+
 def run_benchmark(args):
     results = {}
-    for name in args.models:
+    names = [(name, False) for name in args.models]
+    if args.compile:
+        names = [(name, c) for name in args.models for c in (False, True)]
+    for name, compile_it in names:
+        key = f'{name} compiled' if compile_it else name
         model = build_backbone(name).to(args.device)
-        results[name] = {}
+        if compile_it:
+            model = compiled(model, args)
+        results[key] = {}
         for size in args.sizes:
             try:
-                results[name][size] = measure(model, size, args)
+                # a compiled model's first calls compile and autotune
+                results[key][size] = measure(
+                    model, size, args,
+                    max(args.warmup, 3) if compile_it else None)
             except (RuntimeError, MemoryError) as err:  # OOM and friends
                 print(f'{name} at {size[0]}x{size[1]} failed: '
                       f'{str(err).splitlines()[0]}', file=sys.stderr)
-                results[name][size] = (float('nan'), float('nan'))
-            seconds, peak = results[name][size]
-            print(f'{name} {size[0]}x{size[1]}: {1e3 * seconds:.1f} ms, '
+                results[key][size] = (float('nan'), float('nan'))
+            seconds, peak = results[key][size]
+            print(f'{key} {size[0]}x{size[1]}: {1e3 * seconds:.1f} ms, '
                   f'{peak:.0f} MiB', file=sys.stderr, flush=True)
         del model
     return results
@@ -205,7 +237,8 @@ def describe_run(args) -> str:
         where = torch.cuda.get_device_name(torch.device(args.device))
         where += ', AMP float16' if args.amp else ', float32'
     else:
-        where = f'CPU, {torch.get_num_threads()} threads, float32'
+        where = (f'CPU, {torch.get_num_threads()} threads, ' +
+                 ('AMP bfloat16' if args.amp else 'float32'))
     return (f'{mode}, batch {args.batch}, {where}; median of {args.repeat} '
             f'after {args.warmup} warm-up; torch {torch.__version__}')
 
@@ -226,6 +259,15 @@ def tables(results, args) -> str:
                                     for t in seconds])
         memory.append([name] + [fmt(by_size[s][1], '.0f')
                                 for s in args.sizes])
+    sections = []
+    if args.compile:
+        speedups = [[name] + [
+            fmt(by_size[s][0] / results[f'{name} compiled'][s][0], '.2f') +
+            'x' for s in args.sizes
+        ] for name, by_size in results.items() if not name.endswith(
+            ' compiled')]
+        sections.append('Speed-up of torch.compile (eager / compiled)\n\n' +
+                        format_table(['model'] + sizes, speedups))
     return '\n\n'.join([
         describe_run(args),
         'Latency (ms); k: fitted exponent of time ~ pixels^k\n\n' +
@@ -233,7 +275,7 @@ def tables(results, args) -> str:
         'Throughput (images/s)\n\n' +
         format_table(['model'] + sizes, throughput),
         'Peak memory (MiB)\n\n' + format_table(['model'] + sizes, memory),
-    ]) + '\n'
+    ] + sections) + '\n'
 
 
 def write_csv(results, args, path):
@@ -259,7 +301,8 @@ def plot(results, args, path):
             continue
         pixels, seconds = zip(*points)
         k = fit_exponent(pixels, seconds)
-        style = '-' if MODELS[name][0] == 'mmspectral' else '--'
+        style = '-' if MODELS[name.replace(' compiled', '')][
+            0] == 'mmspectral' else '--'
         ax.loglog(pixels, [1e3 * s for s in seconds], style, marker='o',
                   label=f'{name} (k={k:.2f})')
     ax.set_xlabel('input pixels')

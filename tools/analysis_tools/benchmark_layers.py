@@ -27,9 +27,9 @@ of our backbone (torch's profiler), e.g. the FFTs and the copies around them.
 eval-mode cache of resized filters takes: the backbone runs on N distinct
 COCO-like sizes (``--short`` x ``short + 32 k``, landscape and portrait in
 turn) with each ``resize_cache_size`` of ``--cache-sizes`` (``-1``: no
-bound), each in a fresh process, and the process RSS and the bytes the caches
-hold are printed after each size; then the forward time at a repeated size
-with and without the cache.
+bound), each in a fresh process, and the process RSS (after ``malloc_trim``)
+and the bytes the caches hold are printed after each size; then the forward
+time at a repeated size with and without the cache.
 
     python tools/analysis_tools/benchmark_layers.py --sizes --backbone \
         gfnet-h-s --distinct-sizes 8
@@ -307,6 +307,14 @@ def distinct_sizes(count: int, short: int) -> list:
 
 
 def rss_mib() -> float:
+    """The process's resident memory after glibc has returned what it
+    holds free to the system (else freed activations of the largest size
+    seen stay resident and hide what is live)."""
+    import ctypes
+    try:
+        ctypes.CDLL('libc.so.6').malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
     with open('/proc/self/status') as f:
         for line in f:
             if line.startswith('VmRSS:'):

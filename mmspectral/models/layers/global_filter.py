@@ -142,6 +142,51 @@ def resize_filter(weight: Tensor,
     return torch.einsum('ih,hw...,jw->ij...', rows, weight, cols)
 
 
+def _frequency_rows(weight: Tensor, rows: int) -> Tensor:
+    """``weight`` (rows in FFT order ``0, 1, ..., -1``) linearly
+    interpolated in frequency, with periodic wrap, onto the FFT-order rows
+    of ``rows`` points."""
+    h0 = weight.shape[0]
+    k = torch.arange(rows, device=weight.device, dtype=torch.float64)
+    freq = torch.where(k < (rows + 1) // 2, k, k - rows) / rows
+    # stored row r sits at frequency r / h0 on the circle of period 1
+    pos = torch.remainder(freq * h0, h0)
+    left = pos.floor().long().clamp(max=h0 - 1)
+    t = (pos - left).to(weight).view(-1, *([1] * (weight.dim() - 1)))
+    return weight[left] * (1 - t) + weight[(left + 1) % h0] * t
+
+
+def _frequency_cols(weight: Tensor, width: int, w0: int) -> Tensor:
+    """``weight`` (the half-spectrum columns ``0 .. w0 // 2`` of a ``w0``
+    wide map, dim 1) interpolated in frequency onto those of a ``width``
+    wide map, the last stored column held beyond its frequency."""
+    cols, last = width // 2 + 1, weight.shape[1] - 1
+    if last == 0:
+        return weight.expand(weight.shape[0], cols, *weight.shape[2:])
+    j = torch.arange(cols, device=weight.device, dtype=torch.float64)
+    pos = (j * w0 / width).clamp(max=last)  # column c is at frequency c/w0
+    left = pos.floor().long().clamp(max=last - 1)
+    t = (pos - left).to(weight).view(1, -1, *([1] * (weight.dim() - 2)))
+    return weight[:, left] * (1 - t) + weight[:, left + 1] * t
+
+
+def resize_filter_in_graph(weight: Tensor, src_size: Tuple[int, int],
+                           dst_size: Tuple[int, int],
+                           mode: str = 'frequency') -> Tensor:
+    """:func:`resize_filter` written with gathers and ``F.interpolate`` on
+    tensors of the target size, so that ``torch.compile`` traces it with a
+    symbolic input size (one graph for all sizes, no Python branch on the
+    size). Equal to :func:`resize_filter` up to float32 rounding."""
+    (h0, w0), (height, width) = src_size, dst_size
+    if mode == 'bilinear':
+        planes = weight.permute(3, 2, 0, 1)  # (2, C, h, w)
+        planes = torch.nn.functional.interpolate(
+            planes, size=(height, width // 2 + 1), mode='bilinear',
+            align_corners=True)
+        return planes.permute(2, 3, 1, 0)
+    return _frequency_cols(_frequency_rows(weight, height), width, w0)
+
+
 class GlobalFilter(nn.Module):
     """Learned global filter: ``irfft2(rfft2(x) * W)`` per channel.
 
@@ -212,6 +257,14 @@ class GlobalFilter(nn.Module):
         input, ``(C, h, w)`` otherwise; in memory always ``(C, h, w)``, the
         layout ``rfft2`` gives the spectrum in both cases."""
 
+        if torch.compiler.is_compiling():
+            # in the graph, for any size (the cache and its Python-side
+            # matrices would specialise the graph to each size)
+            return self._to_layout(
+                resize_filter_in_graph(self.complex_weight.float(),
+                                       self.spatial_size, size,
+                                       self.resize_mode))
+
         def compute() -> Tensor:
             weight = self.complex_weight.float()
             if self._needs_resize(size):
@@ -220,7 +273,7 @@ class GlobalFilter(nn.Module):
             return self._to_layout(weight)
 
         return self.resize_cache.get(self, self.complex_weight, tuple(size),
-                               compute)
+                                     compute)
 
     def _to_layout(self, weight: Tensor) -> Tensor:
         weight = torch.view_as_complex(weight.contiguous())
