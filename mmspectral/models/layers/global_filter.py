@@ -177,7 +177,7 @@ def resize_filter_in_graph(weight: Tensor, src_size: Tuple[int, int],
     tensors of the target size, so that ``torch.compile`` traces it with a
     symbolic input size (one graph for all sizes, no Python branch on the
     size). Equal to :func:`resize_filter` up to float32 rounding."""
-    (h0, w0), (height, width) = src_size, dst_size
+    (height, width), w0 = dst_size, src_size[1]
     if mode == 'bilinear':
         planes = weight.permute(3, 2, 0, 1)  # (2, C, h, w)
         planes = torch.nn.functional.interpolate(
