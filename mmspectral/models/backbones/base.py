@@ -4,7 +4,7 @@ meaning across families."""
 import math
 import os.path as osp
 import re
-from typing import Iterable, List, Sequence, Union
+from typing import Iterable, List, Optional, Sequence, Union
 
 import numpy as np
 import torch.nn as nn
@@ -339,7 +339,26 @@ class IsotropicBackbone(SpectralBackbone):
     For ``frozen_stages`` the blocks count as four consecutive stages of
     (nearly) equal depth. Subclasses build their blocks and call
     :meth:`build_isotropic_layers`.
+
+    A family whose hierarchical archs once lived in its isotropic class
+    names that class in ``hierarchical_class`` (a registered name): building
+    the isotropic class with a hierarchical arch (a name of that class's
+    zoo, or a dict arch whose ``embed_dims`` is a list) builds the
+    hierarchical class instead, so configs written before the split keep
+    working.
     """
+    hierarchical_class: Optional[str] = None
+
+    def __new__(cls, arch: Union[str, dict, None] = None, *args, **kwargs):
+        name = cls.__dict__.get('hierarchical_class')
+        if name is not None and arch is not None:
+            from mmspectral.registry import MODELS
+            target = MODELS.get(name)
+            if isinstance(arch, str) and arch.lower() in target.arch_zoo or \
+                    isinstance(arch, dict) and not isinstance(
+                        arch.get('embed_dims'), int):
+                return target(arch, *args, **kwargs)
+        return super().__new__(cls)
 
     def build_isotropic_layers(self, blocks: nn.Sequential, embed_dims: int,
                                norm_cfg: dict, pyramid_norm_cfg: dict):

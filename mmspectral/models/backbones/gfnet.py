@@ -81,13 +81,6 @@ def _make_blocks(embed_dims: int, depth: int, spatial_size: int,
     ])
 
 
-def _is_pyramid_arch(arch) -> bool:
-    if isinstance(arch, str):
-        return arch.lower() in GFNetH.arch_zoo
-    return isinstance(arch, dict) and not isinstance(
-        arch.get('embed_dims'), int)
-
-
 @MODELS.register_module()
 class GFNet(IsotropicBackbone):
     """Isotropic GFNet (``ti xs s b``), for any input size.
@@ -140,11 +133,7 @@ class GFNet(IsotropicBackbone):
     }  # yapf: disable
     essential_keys = ('embed_dims', 'depths', 'mlp_ratio')
     optional_keys = ('patch_size', )
-
-    def __new__(cls, arch: Union[str, dict] = 'ti', *args, **kwargs):
-        if cls is GFNet and _is_pyramid_arch(arch):
-            return GFNetH(arch, *args, **kwargs)
-        return super().__new__(cls)
+    hierarchical_class = 'GFNetH'
 
     def __init__(self,
                  arch: Union[str, dict] = 'ti',

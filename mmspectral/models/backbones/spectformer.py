@@ -150,13 +150,6 @@ class DownSample(nn.Module):
         return self.norm(self.proj(x).permute(0, 2, 3, 1))
 
 
-def _is_hierarchical_arch(arch) -> bool:
-    if isinstance(arch, str):
-        return arch.lower() in SpectFormerH.arch_zoo
-    return isinstance(arch, dict) and not isinstance(
-        arch.get('embed_dims'), int)
-
-
 @MODELS.register_module()
 class SpectFormer(IsotropicBackbone):
     """Vanilla SpectFormer (``t xs s b``), for any input size.
@@ -216,11 +209,7 @@ class SpectFormer(IsotropicBackbone):
     }  # yapf: disable
     essential_keys = ('embed_dims', 'depths', 'mlp_ratio')
     optional_keys = ('num_heads', 'spectral_depth', 'patch_size')
-
-    def __new__(cls, arch: Union[str, dict] = 'xs', *args, **kwargs):
-        if cls is SpectFormer and _is_hierarchical_arch(arch):
-            return SpectFormerH(arch, *args, **kwargs)
-        return super().__new__(cls)
+    hierarchical_class = 'SpectFormerH'
 
     def __init__(self,
                  arch: Union[str, dict] = 'xs',
