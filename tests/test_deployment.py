@@ -140,6 +140,7 @@ def _run(path, *inputs):
                                                  ('afno', 'dft')])
 def test_exported_layer(layer_name, lowering, tmp_path):
     from mmspectral.deploy.export import export_onnx, read_metadata
+    from mmspectral.deploy.onnx_ops import OPSETS
     if layer_name == 'afno':
         layer = AFNO2d(8, 2, hard_thresholding_fraction=0.5).eval()
     else:
@@ -158,7 +159,10 @@ def test_exported_layer(layer_name, lowering, tmp_path):
     assert ('DFT' in ops) == (lowering == 'dft')
     assert lowering == 'dft' or 'MatMul' in ops
     assert read_metadata(path) == dict(task='layer', lowering=lowering,
-                                       opset=18, dynamic_batch=True)
+                                       opset=OPSETS[lowering],
+                                       dynamic_batch=True)
+    opsets = {o.domain: o.version for o in onnx.load(str(path)).opset_import}
+    assert opsets[''] == OPSETS[lowering]
     with pytest.raises(FileExistsError):
         export_onnx(layer, (x, ), str(path), lowering)
 

@@ -15,7 +15,8 @@ from .wrappers import (BackboneGraph, ClassifierGraph, MaskRCNNGraph,
                        RetinaNetGraph, SegmentorGraph)
 
 __all__ = ['DeployGraph', 'deploy_graph', 'export_config', 'model_task',
-           'network_shape', 'load_model']
+           'network_shape', 'preprocess_meta', 'load_model',
+           'example_inputs']
 
 
 class DeployGraph(NamedTuple):
@@ -88,6 +89,15 @@ def network_shape(cfg, shape: Sequence[int]) -> Tuple[int, int]:
     preprocessor's size divisor, as the model's data preprocessor pads."""
     divisor = _preprocessor(cfg)['size_divisor']
     return tuple(int(math.ceil(s / divisor) * divisor) for s in shape)
+
+
+def preprocess_meta(cfg, task: str, image_shape: Sequence[int]) -> dict:
+    """The part of an export's metadata that
+    :func:`mmspectral.deploy.runtime.preprocess` reads: the task, the image
+    and graph input sizes and the normalisation."""
+    return dict(task=task, input_shape=list(network_shape(cfg, image_shape)),
+                image_shape=[int(s) for s in image_shape],
+                **_preprocessor(cfg))
 
 
 def _dataset_meta(cfg) -> dict:
@@ -202,19 +212,15 @@ def export_config(cfg, path: str, image_shape: Sequence[int],
     if model is None:
         model = load_model(cfg, checkpoint)
     graph = deploy_graph(cfg, model, backbone_only)
-    shape = network_shape(cfg, image_shape)
-    inputs = example_inputs(graph.task, shape, 2 if dynamic_batch else 1,
-                            image_shape)
+    inputs = example_inputs(graph.task, network_shape(cfg, image_shape),
+                            2 if dynamic_batch else 1, image_shape)
     metadata = dict(
-        task=graph.task,
-        input_shape=list(shape),
-        image_shape=[int(s) for s in image_shape],
+        preprocess_meta(cfg, graph.task, image_shape),
         input_names=list(graph.input_names),
         config=osp.basename(cfg.filename or ''),
         checkpoint=osp.basename(checkpoint) if checkpoint else None,
         backbone=_backbone_name(cfg, model),
-        **_preprocessor(cfg), **_dataset_meta(cfg),
-        **_test_cfg(cfg, graph.task))
+        **_dataset_meta(cfg), **_test_cfg(cfg, graph.task))
     if graph.task == 'segmentor':
         metadata['align_corners'] = bool(model.decode_head.align_corners)
     classes = _num_classes(model, graph.task)

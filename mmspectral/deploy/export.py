@@ -19,7 +19,7 @@ import torch
 import torch.nn as nn
 
 from .lowering import LOWERINGS, spectral_lowering
-from .onnx_ops import OPSET, translation_table
+from .onnx_ops import OPSETS, translation_table
 
 __all__ = ['export_onnx', 'prepare_lowering', 'read_metadata',
            'METADATA_KEY']
@@ -96,7 +96,7 @@ def export_onnx(module: nn.Module,
             module,
             inputs,
             dynamo=True,
-            opset_version=OPSET,
+            opset_version=OPSETS[lowering],
             input_names=list(input_names),
             output_names=None if output_names is None else list(
                 output_names),
@@ -104,7 +104,7 @@ def export_onnx(module: nn.Module,
             custom_translation_table=translation_table(),
             optimize=True,
             verbose=False)
-    record = dict(metadata or {}, lowering=lowering, opset=OPSET,
+    record = dict(metadata or {}, lowering=lowering, opset=OPSETS[lowering],
                   dynamic_batch=dynamic_batch)
     program.model.metadata_props[METADATA_KEY] = json.dumps(record)
     _save_new(program.model, path)

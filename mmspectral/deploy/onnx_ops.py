@@ -15,10 +15,14 @@ import functools
 import torch
 from torch import Tensor
 
-__all__ = ['dft', 'nms', 'roi_align', 'translation_table', 'OPSET']
+__all__ = ['dft', 'nms', 'roi_align', 'translation_table', 'OPSETS']
 
-#: The opset of the exported graphs.
-OPSET = 18
+#: The opset of the exported graphs per lowering: 20 has GELU as one
+#: operator (18 spells it with Erf); the DFT lowering stays at 18, whose
+#: DFT takes the axis as an attribute, as OpenVINO's importer expects (it
+#: ignores DFT-20's axis input). NonMaxSuppression and RoiAlign are the same
+#: in both.
+OPSETS = {'matmul': 20, 'dft': 18}
 
 
 @torch.library.custom_op('mmspectral::dft', mutates_args=())
@@ -111,7 +115,7 @@ def _roi_align_fake(features, rois, batch_indices, output_size,
 def translation_table() -> dict:
     """The ``custom_translation_table`` of ``torch.onnx.export`` for the
     operators above (onnxscript is only needed when exporting)."""
-    from onnxscript import opset18 as op
+    from onnxscript import opset18 as op  # operators unchanged up to 20
 
     def dft_onnx(x, axis: int, inverse: bool):
         return op.DFT(x, axis=axis, inverse=int(inverse), onesided=0)

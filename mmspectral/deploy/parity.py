@@ -22,6 +22,34 @@ __all__ = ['BOX_IOU', 'make_decisive', 'reference', 'deployed', 'compare']
 BOX_IOU = 0.99
 
 
+def test_image(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """A photo-like ``(height, width, 3)`` BGR ``uint8`` image: a smooth
+    background with texture, and filled shapes of many sizes and colours
+    (edges, flat regions and fine detail, unlike noise)."""
+    import cv2
+    rng = np.random.default_rng(seed)
+    coarse = rng.uniform(40, 215, (4, 6, 3)).astype(np.float32)
+    image = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
+    texture = cv2.GaussianBlur(
+        rng.normal(0, 18, (height, width, 3)).astype(np.float32), (0, 0), 2)
+    image = image + texture
+    for _ in range(12):
+        color = [int(v) for v in rng.integers(0, 256, 3)]
+        size = int(rng.uniform(0.04, 0.25) * min(height, width))
+        cx, cy = int(rng.integers(0, width)), int(rng.integers(0, height))
+        kind = rng.integers(3)
+        if kind == 0:
+            cv2.circle(image, (cx, cy), size, color, -1)
+        elif kind == 1:
+            cv2.rectangle(image, (cx - size, cy - size // 2),
+                          (cx + size, cy + size // 2), color, -1)
+        else:
+            points = np.array([[cx, cy - size], [cx - size, cy + size],
+                               [cx + size, cy + size]], np.int32)
+            cv2.fillPoly(image, [points], color)
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
 def _logit_layers(model, task: str) -> List[torch.nn.Module]:
     """The last classification and mask layers of a detector."""
     if task == 'retinanet':

@@ -35,10 +35,16 @@ class Runtime:
         precision (str): ``'fp32'`` or ``'bf16'`` (OpenVINO). OpenVINO's own
             default on bf16-capable CPUs is bf16; here it is always explicit.
             Defaults to ``'fp32'``.
+        share_cpu (bool): Leave the cores free between runs: ONNX Runtime's
+            threads do not spin after a run and OpenVINO does not pin its
+            threads to cores, so that other work timed in turn on the same
+            cores (another runtime, PyTorch) is not slowed down. Defaults to
+            False (each backend's default, best for back-to-back runs).
     """
 
     def __init__(self, path: str, backend: str = 'onnxruntime',
-                 threads: Optional[int] = None, precision: str = 'fp32'):
+                 threads: Optional[int] = None, precision: str = 'fp32',
+                 share_cpu: bool = False):
         from .export import read_metadata
         if backend not in BACKENDS:
             raise ValueError(f'backend must be one of {BACKENDS}, got '
@@ -52,22 +58,25 @@ class Runtime:
         self.path, self.backend, self.precision = path, backend, precision
         self.meta = read_metadata(path)
         if backend == 'onnxruntime':
-            self._load_onnxruntime(threads)
+            self._load_onnxruntime(threads, share_cpu)
         else:
-            self._load_openvino(threads, precision)
+            self._load_openvino(threads, precision, share_cpu)
 
-    def _load_onnxruntime(self, threads):
+    def _load_onnxruntime(self, threads, share_cpu):
         import onnxruntime as ort
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
+        if share_cpu:
+            options.add_session_config_entry(
+                'session.intra_op.allow_spinning', '0')
         self._session = ort.InferenceSession(
             self.path, options, providers=['CPUExecutionProvider'])
         self.input_names = [i.name for i in self._session.get_inputs()]
         self.output_names = [o.name for o in self._session.get_outputs()]
 
-    def _load_openvino(self, threads, precision):
+    def _load_openvino(self, threads, precision, share_cpu):
         import openvino as ov
         config = {
             'INFERENCE_PRECISION_HINT': 'f32' if precision != 'bf16' else
@@ -75,6 +84,8 @@ class Runtime:
         }
         if threads:
             config['INFERENCE_NUM_THREADS'] = threads
+        if share_cpu:
+            config['ENABLE_CPU_PINNING'] = False
         compiled = ov.Core().compile_model(self.path, 'CPU', config)
         self._request = compiled.create_infer_request()
         self._outputs = list(compiled.outputs)
@@ -98,16 +109,20 @@ class Runtime:
 def quantize_int8(src: str, dst: str, keep_float: Sequence[str] = ()):
     """Dynamic int8 quantisation of ``src`` into ``dst`` with ONNX Runtime:
     the weights of the network's MatMul / Gemm layers become int8, the
-    activations are quantised on the fly. The products with constant DFT
-    matrices and filters (nodes whose *first* input is the constant) stay
-    float, as do the nodes named in ``keep_float``."""
+    activations are quantised on the fly. The products with the spectral
+    layers' constants (DFT matrices, filters, AFNO's block weights: tensors
+    the exporter lifts as ``*lifted_tensor*``) stay float, as do the nodes
+    named in ``keep_float``."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
-    model = onnx.load(src)
-    constants = {i.name for i in model.graph.initializer}
+    model = onnx.load(src, load_external_data=False)
+    spectral = {
+        i.name
+        for i in model.graph.initializer if 'lifted_tensor' in i.name
+    }
     excluded = [
         n.name for n in model.graph.node
-        if n.op_type == 'MatMul' and n.input and n.input[0] in constants
+        if n.op_type in ('MatMul', 'Gemm') and spectral.intersection(n.input)
     ] + list(keep_float)
     quantize_dynamic(src, dst, weight_type=QuantType.QInt8,
                      op_types_to_quantize=['MatMul', 'Gemm'],
