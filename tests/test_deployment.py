@@ -339,3 +339,28 @@ def test_inference_tool(exported_segmentor, tmp_path):
     message = tool_error(tool, [str(model), str(tmp_path / 'none'),
                                 '--out-dir', str(tmp_path / 'o2')])
     assert 'neither an image nor a folder' in message
+
+
+@pytest.mark.parametrize('head', ['mask_rcnn', 'retinanet', 'classifier'])
+def test_inference_tool_other_heads(head, exported, tmp_path):
+    import cv2
+
+    from mmspectral.deploy.parity import photo_like_image
+    path = exported(head)[0]
+    image = photo_like_image(90, 130)
+    cv2.imwrite(str(tmp_path / 'photo.png'), image)
+    out = tmp_path / 'out'
+    tool = load_tool('onnx_inference')
+    assert tool.main([str(path), str(tmp_path / 'photo.png'), '--out-dir',
+                      str(out), '--score-thr', '0.05']) == 0
+    assert cv2.imread(str(out / 'photo.png')).shape == image.shape
+    record = json.loads((out / 'predictions.json').read_text())['photo.png']
+    if head == 'classifier':
+        assert len(record['top5']) == 5
+        assert record['top5'][0]['name'] in 'abcdefg'
+        return
+    detections = record['detections']
+    assert detections and all(d['score'] > 0.05 for d in detections)
+    for d in detections:  # in original-image pixels
+        x1, y1, x2, y2 = d['bbox']
+        assert 0 <= x1 <= x2 <= 130 and 0 <= y1 <= y2 <= 90

@@ -22,7 +22,7 @@ __all__ = ['BOX_IOU', 'make_decisive', 'reference', 'deployed', 'compare']
 BOX_IOU = 0.99
 
 
-def test_image(height: int, width: int, seed: int = 0) -> np.ndarray:
+def photo_like_image(height: int, width: int, seed: int = 0) -> np.ndarray:
     """A photo-like ``(height, width, 3)`` BGR ``uint8`` image: a smooth
     background with texture, and filled shapes of many sizes and colours
     (edges, flat regions and fine detail, unlike noise)."""

@@ -125,7 +125,7 @@ def check_rows(cfg_path, backbone_only, lowering, backends, args, work_dir):
     from mmspectral.deploy.build import (export_config, load_model, model_task,
                                          preprocess_meta)
     from mmspectral.deploy.parity import (compare, deployed, make_decisive,
-                                          reference, test_image)
+                                          photo_like_image, reference)
     from mmspectral.deploy.runtime import Runtime, preprocess
     from mmspectral.engine import load_config
     cfg = load_config(cfg_path)
@@ -134,7 +134,7 @@ def check_rows(cfg_path, backbone_only, lowering, backends, args, work_dir):
     task = 'backbone' if backbone_only else model_task(cfg, model)
     name = osp.splitext(osp.basename(cfg_path))[0]
     path = osp.join(work_dir, f'{name}_{task}_{lowering}.onnx')
-    arrays, _ = preprocess(test_image(*args.shape),
+    arrays, _ = preprocess(photo_like_image(*args.shape),
                            preprocess_meta(cfg, task, args.shape))
     inputs = [torch.from_numpy(a) for a in arrays]
     if task in ('retinanet', 'mask_rcnn'):
@@ -154,6 +154,8 @@ def check_rows(cfg_path, backbone_only, lowering, backends, args, work_dir):
                     figures_cells(task, figures))
     print(f'[parity] {name} {task} {lowering}: exported in {seconds:.0f} s',
           file=sys.stderr, flush=True)
+    if not args.work_dir:
+        os.remove(path)
     return rows
 
 
