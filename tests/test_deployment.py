@@ -219,7 +219,7 @@ def exported(tmp_path_factory):
         if head not in done:
             path = folder / f'{head}.onnx'
             done[head] = (path, ) + _export_case(
-                write_config(folder, head), path)
+                write_config(folder, head), path, dynamic=True)
         return done[head]
 
     return export
@@ -236,6 +236,15 @@ def test_exported_model_matches_pytorch(head, exported):
     if meta['task'] != 'segmentor':
         assert 'DFT' not in _ops(path)
     assert_parity(meta['task'], _parity(model, meta, inputs, path))
+    # a batch of three, each image with its own valid area
+    batch = [torch.cat([inputs[0], inputs[0].flip(-1), inputs[0].flip(-2)])]
+    if len(inputs) > 1:
+        batch.append(torch.tensor([list(SHAPE), [64, 96], [50, 70]],
+                                  dtype=torch.float32))
+    figures = _parity(model, meta, batch, path)
+    assert_parity(meta['task'], figures)
+    if 'ref' in figures:
+        assert figures['ref'] == 300  # 100 per image
 
 
 def test_exported_backbone_dft_lowering_dynamic_batch(tmp_path):

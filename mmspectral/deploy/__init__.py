@@ -1,10 +1,18 @@
 """Deployment: lowering the spectral layers for ONNX, exporting models and
-running them with ONNX Runtime or OpenVINO.
+running them with ONNX Runtime or OpenVINO (see ``docs/deployment.md``).
 
 Only :mod:`.lowering` is imported here (the layers ask it for the active
-lowering); the export and runtime helpers live in :mod:`.export`,
-:mod:`.wrappers` and :mod:`.runtime`, which need the optional
-``requirements/deploy.txt``.
+lowering, so it imports nothing but torch). The rest needs the optional
+``requirements/deploy.txt`` and is imported explicitly:
+
+* :mod:`.transforms`: the 2-D real FFT pair as matrix products or ONNX DFT;
+* :mod:`.onnx_ops`: PyTorch operators exported as one ONNX operator each
+  (DFT, NonMaxSuppression, RoiAlign);
+* :mod:`.detection`, :mod:`.wrappers`: the exported graphs of backbones,
+  classifiers, segmentors and detectors (post-processing included);
+* :mod:`.export`, :mod:`.build`: exporting a module, or a config's model;
+* :mod:`.runtime`: running an export, pre- and post-processing images;
+* :mod:`.parity`: comparing an export with the PyTorch model.
 """
 from .lowering import (LOWERINGS, LoweringError, SpectralLowering,
                        active_lowering, get_lowering, spectral_lowering)

@@ -51,7 +51,8 @@ def photo_like_image(height: int, width: int, seed: int = 0) -> np.ndarray:
 
 
 def _logit_layers(model, task: str) -> List[torch.nn.Module]:
-    """The last classification and mask layers of a detector."""
+    """The last classification layers of a detector, and its mask layer
+    last."""
     if task == 'retinanet':
         return [model.bbox_head.retina_cls]
     if task == 'mask_rcnn':
@@ -64,17 +65,20 @@ def _logit_layers(model, task: str) -> List[torch.nn.Module]:
 
 
 def make_decisive(model, task: str, inputs: Sequence[torch.Tensor],
-                  spread: float = 2.0) -> List[str]:
+                  spread: float = 2.0, mask_spread: float = 6.0
+                  ) -> List[str]:
     """Give a randomly initialised detector the score spread of a trained
     one, so that parity is not decided by float rounding.
 
     An untrained head scores every anchor, proposal and mask pixel almost
     alike (its logits are its bias plus noise ~0.01), so which boxes win a
     top-k or NMS and which pixels pass the mask threshold depends on the
-    last bits of the arithmetic. Each last classification or mask layer is
+    last bits of the arithmetic. Each last classification layer is
     rescaled here so that its logits have a root mean square of ``spread``
-    on ``inputs`` over all the maps it scores (bias zeroed); the rest of the
-    network is untouched. Only for models without trained weights.
+    on ``inputs`` over all the maps it scores, and the mask layer to
+    ``mask_spread`` (a trained mask head is confident but at the mask's
+    edge); biases are zeroed, the rest of the network is untouched. Only for
+    models without trained weights.
 
     Returns:
         list[str]: The names of the rescaled layers.
@@ -100,17 +104,26 @@ def make_decisive(model, task: str, inputs: Sequence[torch.Tensor],
                 handle.remove()
         for layer in layers:
             total, count = stats.get(id(layer), (0., 0))
+            target = mask_spread if 'conv_logits' in names[id(layer)] else \
+                spread
             if total > 0:
-                layer.weight.mul_(spread / (total / count)**0.5)
+                layer.weight.mul_(target / (total / count)**0.5)
     return [names[id(layer)] for layer in layers]
 
 
-def _det_samples(input_shape, image_shape, batch):
+def _image_shapes(inputs) -> List[tuple]:
+    """Each image's valid size, from a detector's ``img_shape`` input."""
+    return [tuple(int(v) for v in row) for row in inputs[1]]
+
+
+def _det_samples(input_shape, image_shapes):
     from mmdet.structures import DetDataSample
-    meta = dict(img_shape=tuple(image_shape), ori_shape=tuple(image_shape),
-                pad_shape=tuple(input_shape),
-                batch_input_shape=tuple(input_shape), scale_factor=(1., 1.))
-    return [DetDataSample(metainfo=meta) for _ in range(batch)]
+    return [
+        DetDataSample(metainfo=dict(
+            img_shape=shape, ori_shape=shape, pad_shape=tuple(input_shape),
+            batch_input_shape=tuple(input_shape), scale_factor=(1., 1.)))
+        for shape in image_shapes
+    ]
 
 
 def _seg_samples(input_shape, batch):
@@ -135,9 +148,9 @@ def reference(model, task: str, inputs: Sequence[torch.Tensor]):
         if task == 'segmentor':
             samples = model.predict(x, _seg_samples(x.shape[2:], len(x)))
             return [np.stack([s.seg_logits.data.numpy() for s in samples])]
-        image_shape = [int(v) for v in inputs[1][0]]
         samples = model.predict(
-            x, _det_samples(x.shape[2:], image_shape, len(x)), rescale=True)
+            x, _det_samples(x.shape[2:], _image_shapes(inputs)),
+            rescale=True)
         return [s.pred_instances for s in samples]
 
 
@@ -149,12 +162,11 @@ def deployed(outputs: Sequence[np.ndarray], meta: dict,
     task = meta['task']
     if task not in ('retinanet', 'mask_rcnn'):
         return list(outputs)
-    image_shape = tuple(int(v) for v in inputs[1][0])
-    info = dict(ori_shape=image_shape, img_shape=image_shape,
-                scale_factor=(1., 1.))
     return [
-        det_instances(outputs, meta, info, i)
-        for i in range(len(outputs[0]))
+        det_instances(outputs, meta,
+                      dict(ori_shape=shape, img_shape=shape,
+                           scale_factor=(1., 1.)), i)
+        for i, shape in enumerate(_image_shapes(inputs))
     ]
 
 
