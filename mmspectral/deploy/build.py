@@ -135,11 +135,18 @@ def _test_cfg(cfg, task: str) -> dict:
 
 
 def _num_classes(model, task: str) -> Optional[int]:
+    """The head's class count, where it has one."""
     head = dict(classifier='head', segmentor='decode_head',
                 retinanet='bbox_head').get(task)
     if task == 'mask_rcnn':
-        return int(model.roi_head.bbox_head.num_classes)
-    return int(getattr(model, head).num_classes) if head else None
+        head = model.roi_head.bbox_head
+    elif head:
+        head = getattr(model, head)
+    count = getattr(head, 'num_classes', None)
+    if count is None and task == 'classifier':
+        fc = getattr(head, 'fc', None)  # heads that keep only their layer
+        count = getattr(fc, 'out_features', None)
+    return None if count is None else int(count)
 
 
 def _backbone_name(cfg, model) -> str:

@@ -175,8 +175,16 @@ def main(argv=None):
         work_dir = args.work_dir or tmp
         os.makedirs(work_dir, exist_ok=True)
         for cfg_path, backbone_only, lowering in jobs:
-            rows += check_rows(cfg_path, backbone_only, lowering, backends,
-                               args, work_dir)
+            try:
+                rows += check_rows(cfg_path, backbone_only, lowering,
+                                   backends, args, work_dir)
+            except Exception as err:  # a row saying so; the others go on
+                name = osp.splitext(osp.basename(cfg_path))[0]
+                message = f'{type(err).__name__}: {err}'.splitlines()[0]
+                print(f'[parity] {name}: {message}', file=sys.stderr,
+                      flush=True)
+                rows.append([name, '', 'backbone' if backbone_only else '',
+                             lowering, 'failed', message[:80]] + [''] * 5)
     header = ['config', 'backbone', 'graph', 'lowering', 'runtime',
               'max |diff|', 'argmax equal', 'dets matched', 'min box IoU',
               'min mask IoU', 'max score diff']
