@@ -19,7 +19,7 @@ demo: $(STAMP)
 	$(PYTHON) tools/demo.py
 
 test: $(STAMP)
-	$(PYTHON) -m pytest tests $(PYTEST_ARGS)
+	$(PYTHON) -m pytest tests --durations=40 $(PYTEST_ARGS)
 
 # end-to-end runs that are too slow for every CI run
 test-slow: $(STAMP)

@@ -134,7 +134,7 @@ def test_unknown_arch(tiny_data, tmp_path, work_dir):
     assert_fails_cleanly(
         run(config, '--work-dir', work_dir, '--cfg-options',
             'model.backbone.arch=h-xxl'), work_dir,
-        "Unknown GFNet arch 'h-xxl'", "'h-ti'")
+        "Unknown GFNetH arch 'h-xxl'", "'h-ti'")
 
 
 def test_checkpoint_of_another_arch(trained_seg, tmp_path, work_dir):
@@ -154,7 +154,7 @@ def test_pretrained_checkpoint_of_another_arch(tiny_data, tmp_path,
     torch.save({'state_dict': {f'backbone.{k}': v for k, v in GFNet(
         'h-s').state_dict().items()}}, ckpt)
     for path, needles in (
-            (ckpt, ["does not fit this GFNet arch 'h-ti'"]),
+            (ckpt, ["does not fit this GFNetH arch 'h-ti'"]),
             (tmp_path / 'missing.pth', ['missing.pth',
                                         'gfnet2mmspectral.py'])):
         config = write_config(
