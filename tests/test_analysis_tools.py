@@ -11,6 +11,7 @@ from conftest import REPO
 sys.path.insert(0, str(REPO / 'tools' / 'analysis_tools'))
 import benchmark  # noqa: E402
 import benchmark_layers  # noqa: E402
+import compare_official  # noqa: E402
 import get_flops  # noqa: E402
 import model_table  # noqa: E402
 import visualize_filters  # noqa: E402
@@ -143,6 +144,45 @@ def test_benchmark_writes_tables_csv_and_plot(capsys, tmp_path):
     assert (tmp_path / 'benchmark.png').stat().st_size > 1000
     assert benchmark.fit_exponent([1, 10, 100], [2, 20, 200]) == \
         pytest.approx(1.0)
+
+
+def test_benchmark_sets_each_of_ours_against_each_peer():
+    args = benchmark.parse_args([
+        '--models', 'gfnet-h-s', 'hornet-t-gf', 'swin-t (mmdet)',
+        '--sizes', '512', '1024', '--compile'])
+    results = {
+        'gfnet-h-s': {(512, 512): (0.5, 0), (1024, 1024): (2.0, 0)},
+        'gfnet-h-s compiled': {(512, 512): (0.25, 0), (1024, 1024): (1., 0)},
+        'hornet-t-gf': {(512, 512): (0.4, 0),
+                        (1024, 1024): (float('nan'), 0)},
+        'hornet-t-gf compiled': {(512, 512): (0.4, 0), (1024, 1024): (1., 0)},
+        'swin-t (mmdet)': {(512, 512): (0.6, 0), (1024, 1024): (3.0, 0)},
+        'swin-t (mmdet) compiled': {(512, 512): (0.3, 0),
+                                    (1024, 1024): (0.5, 0)},
+    }
+    assert benchmark.peer_ratios(results, args) == [
+        ['gfnet-h-s vs swin-t (mmdet)', '1.20x', '1.50x'],
+        ['gfnet-h-s compiled vs swin-t (mmdet) compiled', '1.20x', '0.50x'],
+        ['hornet-t-gf vs swin-t (mmdet)', '1.50x', 'failed'],
+        ['hornet-t-gf compiled vs swin-t (mmdet) compiled', '0.75x', '0.50x'],
+    ]
+    assert 'ours vs peer' in benchmark.tables(results, args)
+
+
+def test_compare_official_needs_the_official_checkout(tmp_path):
+    with pytest.raises(SystemExit, match='gfnet.py does not exist'):
+        compare_official.main(['--official-repo', str(tmp_path)])
+    (tmp_path / 'gfnet.py').write_text('import timm_missing_here\n')
+    with pytest.raises(SystemExit, match='pip install timm'):
+        compare_official.main(['--official-repo', str(tmp_path)])
+
+
+def test_compare_official_report():
+    args = compare_official.parse_args(['--official-repo', '.', '--sizes',
+                                        '512', '--repeat', '2'])
+    text = compare_official.report([(512, 0.9, 0.6, 2e-7)], args)
+    assert '| 512x512 | 900.0         | 600.0           | 1.50x ' in text
+    assert '2.0e-07' in text and 'float32; median of 2' in text
 
 
 def test_benchmark_rejects_unknown_models():

@@ -247,6 +247,29 @@ def fmt(value, spec):
     return format(value, spec) if math.isfinite(value) else 'failed'
 
 
+def fmt_ratio(value):
+    return fmt(value, '.2f') + 'x' if math.isfinite(value) else 'failed'
+
+
+def is_ours(name: str) -> bool:
+    return MODELS[name.replace(' compiled', '')][0] == 'mmspectral'
+
+
+def peer_ratios(results, args) -> list:
+    """A row per (our model, peer) pair run the same way (both eager or
+    both compiled): the peer's time over ours at each size."""
+    rows = []
+    for ours in filter(is_ours, results):
+        for peer in results:
+            if is_ours(peer) or peer.endswith(' compiled') != ours.endswith(
+                    ' compiled'):
+                continue
+            rows.append([f'{ours} vs {peer}'] + [
+                fmt_ratio(results[peer][s][0] / results[ours][s][0])
+                for s in args.sizes])
+    return rows
+
+
 def tables(results, args) -> str:
     sizes = [f'{h}x{w}' for h, w in args.sizes]
     pixels = [h * w for h, w in args.sizes]
@@ -260,10 +283,15 @@ def tables(results, args) -> str:
         memory.append([name] + [fmt(by_size[s][1], '.0f')
                                 for s in args.sizes])
     sections = []
+    ratios = peer_ratios(results, args)
+    if ratios:
+        sections.append('Speed of ours against each peer (peer time / our '
+                        'time; > 1: ours is faster)\n\n' +
+                        format_table(['ours vs peer'] + sizes, ratios))
     if args.compile:
         speedups = [[name] + [
-            fmt(by_size[s][0] / results[f'{name} compiled'][s][0], '.2f') +
-            'x' for s in args.sizes
+            fmt_ratio(by_size[s][0] / results[f'{name} compiled'][s][0])
+            for s in args.sizes
         ] for name, by_size in results.items() if not name.endswith(
             ' compiled')]
         sections.append('Speed-up of torch.compile (eager / compiled)\n\n' +
@@ -301,8 +329,7 @@ def plot(results, args, path):
             continue
         pixels, seconds = zip(*points)
         k = fit_exponent(pixels, seconds)
-        style = '-' if MODELS[name.replace(' compiled', '')][
-            0] == 'mmspectral' else '--'
+        style = '-' if is_ours(name) else '--'
         ax.loglog(pixels, [1e3 * s for s in seconds], style, marker='o',
                   label=f'{name} (k={k:.2f})')
     ax.set_xlabel('input pixels')
