@@ -33,6 +33,21 @@ def test_output_shapes_at_any_size(case, size):
     outs = model(torch.randn(2, 3, *size))
     assert [tuple(o.shape[1:]) for o in outs] == expected_shapes(model, size)
     assert all(o.shape[0] == 2 for o in outs)
+    # mmcv's CPU RoIAlign (Mask R-CNN) misreads maps with other strides
+    assert all(o.is_contiguous() for o in outs)
+
+
+@pytest.mark.parametrize('case', sorted(ISOTROPIC))
+def test_roi_align_pools_the_simple_pyramid_as_it_holds(case):
+    from mmcv.ops import RoIAlign
+    model = build(case).eval()
+    rois = torch.tensor([[0, 3., 5., 60., 40.], [1, 10., 2., 30., 61.]])
+    roi_align = RoIAlign(7, spatial_scale=0.25, sampling_ratio=0)
+    with torch.no_grad():
+        level0 = model(torch.randn(2, 3, 64, 96))[0]
+        assert torch.equal(roi_align(level0, rois),
+                           roi_align(level0.clone(
+                               memory_format=torch.contiguous_format), rois))
 
 
 @pytest.mark.parametrize('case', ALL)

@@ -1,5 +1,7 @@
 """Every dense-prediction config trains one iteration and evaluates on the
-tiny data (the dataset is swapped, the model is the config's)."""
+tiny data (the dataset is swapped, the model is the config's); a multi-scale
+3x config, which differs from its 1x twin only in what the swap replaces, is
+shown to run exactly as that twin instead."""
 import pickle
 
 import pytest
@@ -42,10 +44,29 @@ def test_configs_cover_every_arch_and_algorithm():
         assert name in names
 
 
+def one_x_twin(path):
+    """The 1x config of a multi-scale 3x one: they differ in the data
+    pipeline and the schedule only, both of which the tiny run replaces."""
+    twin = path.with_name(path.name.replace('_ms-3x_', '_1x_'))
+    return twin if twin != path and twin.exists() else None
+
+
+TWINS = [p for p in CONFIGS if one_x_twin(p)]
+
+
+@pytest.mark.parametrize('path', TWINS, ids=lambda p: p.stem)
+def test_3x_config_runs_as_its_1x_twin(path, tiny_data, tmp_path):
+    ours, twin = (short_run(Config.fromfile(p), tiny_data, tmp_path).to_dict()
+                  for p in (path, one_x_twin(path)))
+    assert {k for k in set(ours) | set(twin) if ours.get(k) != twin.get(k)
+            } == {'max_epochs', 'train_pipeline'}
+
+
 # the largest (Cascade Mask R-CNN with HorNet-T-GF) takes about 70 s on 2
 # busy cores
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize('path', CONFIGS, ids=lambda p: p.stem)
+@pytest.mark.parametrize('path', [p for p in CONFIGS if p not in TWINS],
+                         ids=lambda p: p.stem)
 def test_config_trains_and_evaluates(path, tiny_data, tmp_path):
     cfg = short_run(Config.fromfile(path), tiny_data, tmp_path)
     # no parameter may be left without a gradient (DDP would stop)

@@ -51,4 +51,7 @@ class SimpleFeaturePyramid(nn.Module):
              for i in self.out_indices})
 
     def forward(self, x: Tensor) -> List[Tensor]:
-        return [self.levels[str(i)](x) for i in self.out_indices]
+        # LN2d leaves level 0 channels-last in memory, and so would the FPN
+        # convolutions after it; mmcv's CPU RoIAlign reads its input as
+        # contiguous NCHW and pools garbage from such a map
+        return [self.levels[str(i)](x).contiguous() for i in self.out_indices]
