@@ -277,7 +277,8 @@ def tables(results, args) -> str:
     for name, by_size in results.items():
         seconds = [by_size[s][0] for s in args.sizes]
         latency.append([name] + [fmt(1e3 * t, '.1f') for t in seconds] +
-                       [fmt(fit_exponent(pixels, seconds), '.2f')])
+                       [fmt(fit_exponent(pixels, seconds), '.2f')
+                        if len(pixels) > 1 else '-'])
         throughput.append([name] + [fmt(args.batch / t, '.2f')
                                     for t in seconds])
         memory.append([name] + [fmt(by_size[s][1], '.0f')
