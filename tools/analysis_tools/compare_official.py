@@ -27,23 +27,25 @@ import torch
 
 from mmspectral.utils import format_table, median_times, print_report
 
-# official hyper-parameters of the hierarchical variants (gfnet.py's
-# GFNetPyramid arguments in the official main_gfnet.py)
-OFFICIAL_ARCHS = {
-    'h-ti': dict(embed_dim=[64, 128, 256, 512], depth=[3, 3, 10, 3],
-                 init_values=1e-3),
-    'h-s': dict(embed_dim=[96, 192, 384, 768], depth=[3, 3, 10, 3],
-                init_values=1e-5),
-    'h-b': dict(embed_dim=[96, 192, 384, 768], depth=[3, 3, 27, 3],
-                init_values=1e-6),
-}
+HIERARCHICAL_ARCHS = ('h-ti', 'h-s', 'h-b')
+
+
+def official_arguments(arch: str) -> dict:
+    """``GFNetPyramid`` arguments of ``arch`` (the official main_gfnet.py's
+    values, which our arch zoo holds)."""
+    from mmspectral.models import GFNetH
+    settings = GFNetH.arch_zoo[arch]
+    return dict(embed_dim=list(settings['embed_dims']),
+                depth=list(settings['depths']),
+                mlp_ratio=[settings['mlp_ratio']] * 4,
+                init_values=settings['layer_scale_init_value'])
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--official-repo', required=True,
                         help='checkout of github.com/raoyongming/GFNet')
-    parser.add_argument('--arch', default='h-s', choices=OFFICIAL_ARCHS)
+    parser.add_argument('--arch', default='h-s', choices=HIERARCHICAL_ARCHS)
     parser.add_argument('--sizes', nargs='+', type=int, default=[512, 1024])
     parser.add_argument('--amp', action='store_true')
     parser.add_argument('--device', default='cpu')
@@ -85,9 +87,9 @@ def paired_models(official_module, arch: str, size: int, device: str):
     from mmspectral.converters import backbone_part, convert_gfnet
     from mmspectral.models import GFNetH
     official = official_module.GFNetPyramid(
-        img_size=size, patch_size=4, mlp_ratio=[4, 4, 4, 4],
+        img_size=size, patch_size=4,
         norm_layer=partial(torch.nn.LayerNorm, eps=1e-6), drop_path_rate=0.,
-        **OFFICIAL_ARCHS[arch])
+        **official_arguments(arch))
     with torch.no_grad():  # a layer scale of 1e-5 would hide differences
         for param in official.parameters():
             param.add_(torch.randn_like(param) * 0.02)
