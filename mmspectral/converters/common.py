@@ -1,18 +1,21 @@
 """Reading official checkpoints and writing mmpretrain-style ones."""
 import argparse
+import errno
+import json
 import math
 import os
 import os.path as osp
 import re
-import tempfile
+import uuid
 from collections import OrderedDict
 from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 import torch
 from torch import Tensor
 
-from mmspectral.checkpoint import (CheckpointError, check_fits,
-                                   read_checkpoint, state_dict_of)
+from mmspectral.checkpoint import (SAFETENSORS_META_KEY, CheckpointError,
+                                   check_finite, check_fits, read_checkpoint,
+                                   state_dict_of)
 from mmspectral.version import __version__
 
 # official ViT-style checkpoints (isotropic GFNet, AFNONet, SpectFormer)
@@ -39,14 +42,20 @@ def load_official_state_dict(path: str) -> Dict[str, Tensor]:
     """The model weights of an official checkpoint.
 
     Accepts a dict with ``'model'``, ``'state_dict'`` or ``'model_ema'``, or
-    a bare state dict, and strips a ``module.`` prefix left by DDP. Loading
-    is weights-only (:func:`mmspectral.checkpoint.read_checkpoint`);
-    ``argparse.Namespace`` (the training args DeiT-style scripts save) is
-    allowed.
+    a bare state dict (also a safetensors file), and strips a ``module.``
+    prefix left by DDP. Loading is weights-only
+    (:func:`mmspectral.checkpoint.read_checkpoint`); ``argparse.Namespace``
+    (the training args DeiT-style scripts save) is allowed.
+
+    Raises:
+        CheckpointError: Also for NaN, infinite or meta (data-less)
+            tensors, naming them.
     """
     checkpoint = read_checkpoint(path, safe_globals=[argparse.Namespace])
-    return state_dict_of(
+    state = state_dict_of(
         checkpoint, path, keys=('model', 'state_dict', 'model_ema'))
+    check_finite(state, path)
+    return state
 
 
 # key patterns that tell the families' official checkpoints apart
@@ -146,8 +155,15 @@ def check_loads(model: torch.nn.Module, state_dict: Dict[str, Tensor],
 
 def save_checkpoint(state_dict: Dict[str, Tensor], meta: dict, dst: str,
                     overwrite: bool = False) -> str:
-    """Write ``{'state_dict': ..., 'meta': ...}`` to ``dst`` atomically,
-    refusing to replace an existing file unless ``overwrite``.
+    """Write a converted checkpoint to ``dst``: a safetensors file (the
+    tensors, and ``meta`` as JSON metadata) when the name ends with
+    ``.safetensors``, else ``torch.save`` of ``{'state_dict': ...,
+    'meta': ...}``.
+
+    The file is written beside ``dst`` under a temporary name, with the
+    permissions any new file gets (the umask), and moved into place only
+    when complete; an existing ``dst`` is never replaced unless
+    ``overwrite`` (not even one that appears while writing).
 
     Raises:
         FileExistsError: ``dst`` exists and ``overwrite`` is not set.
@@ -158,26 +174,65 @@ def save_checkpoint(state_dict: Dict[str, Tensor], meta: dict, dst: str,
     if osp.exists(dst) and not overwrite:
         raise FileExistsError(
             f'{dst} exists; pass --overwrite to replace it')
-    folder = osp.dirname(osp.abspath(dst))
     meta = dict(meta, mmspectral_version=__version__)
-    tmp = None
+    tmp = osp.join(osp.dirname(osp.abspath(dst)),
+                   f'.{osp.basename(dst)}.{uuid.uuid4().hex[:8]}.tmp')
     try:
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix='.tmp')
+        os.makedirs(osp.dirname(tmp), exist_ok=True)
+        # 0o666 less the umask, as open() gives any file
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         with os.fdopen(fd, 'wb') as f:
-            torch.save({'state_dict': state_dict, 'meta': meta}, f)
+            if dst.endswith('.safetensors'):
+                f.write(_safetensors_bytes(state_dict, meta))
+            else:
+                torch.save({'state_dict': state_dict, 'meta': meta}, f)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, dst)
+        _move_into_place(tmp, dst, overwrite)
+    except FileExistsError:
+        raise
     except (OSError, RuntimeError) as err:
         reason = os.strerror(err.errno) if getattr(err, 'errno', None) \
             else str(err).splitlines()[0]
         raise CheckpointError(
             f'cannot write {dst}: {reason}; nothing was written') from None
     finally:
-        if tmp is not None and osp.exists(tmp):
+        if osp.exists(tmp):
             os.remove(tmp)
     return dst
+
+
+def _safetensors_bytes(state_dict: Dict[str, Tensor], meta: dict) -> bytes:
+    from safetensors.torch import save
+    tensors = {
+        key: value.detach().clone(memory_format=torch.contiguous_format)
+        for key, value in state_dict.items()
+    }  # contiguous and sharing no memory, as safetensors requires
+    return save(tensors, metadata={
+        'format': 'pt',
+        SAFETENSORS_META_KEY: json.dumps(meta, default=str)
+    })
+
+
+def _move_into_place(tmp: str, dst: str, overwrite: bool):
+    """Rename ``tmp`` to ``dst``; without ``overwrite``, atomically only if
+    ``dst`` does not exist (a hard link fails on an existing name)."""
+    if overwrite:
+        os.replace(tmp, dst)
+        return
+    try:
+        os.link(tmp, dst)
+    except FileExistsError:
+        raise FileExistsError(
+            f'{dst} appeared while converting; it was left as it is (pass '
+            '--overwrite to replace it)') from None
+    except OSError as err:
+        if err.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV,
+                             errno.EMLINK):
+            raise
+        # a file system without hard links: claim the name, then fill it
+        os.close(os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        os.replace(tmp, dst)
 
 
 def count_prefixed(keys: Iterable[str], pattern: str) -> List[int]:
@@ -208,7 +263,9 @@ def run_converter(argv, family: str, source: str, convert: Callable,
         "with load_from, or into any downstream backbone with init_cfg=dict("
         "type='Pretrained', checkpoint=DST, prefix='backbone.').")
     parser.add_argument('src', help='official checkpoint (.pth)')
-    parser.add_argument('dst', help='output path')
+    parser.add_argument(
+        'dst', help='output path: .pth, or .safetensors (weights with '
+        'nothing to unpickle)')
     parser.add_argument(
         '--arch',
         choices=sorted(archs),

@@ -27,6 +27,7 @@ from typing import Dict, Tuple
 import torch
 from torch import Tensor
 
+from mmspectral.checkpoint import is_remote
 from mmspectral.models.layers.utils import guess_native_size
 
 FILTER_KEY = 'complex_weight'
@@ -80,7 +81,7 @@ def filters_from_checkpoint(path: str) -> Dict[str, Tensor]:
 
 
 def load_filters(args) -> Dict[str, Tensor]:
-    if not osp.isfile(args.source):
+    if not is_remote(args.source) and not osp.isfile(args.source):
         raise FileNotFoundError(f'{args.source} not found')
     if args.source.endswith('.py'):
         filters = filters_from_config(args.source, args.checkpoint)

@@ -30,6 +30,7 @@ import os.path as osp
 import sys
 import time
 
+from mmspectral.checkpoint import is_remote
 from mmspectral.engine import (DictAction, check_output_path, load_config,
                                reported_errors)
 
@@ -109,7 +110,8 @@ def main(argv=None):
         check_exporter()
         from mmspectral.deploy.build import export_config, load_model
         cfg = load_config(args.config, args.cfg_options)
-        if args.checkpoint and not osp.isfile(args.checkpoint):
+        if args.checkpoint and not is_remote(args.checkpoint) and \
+                not osp.isfile(args.checkpoint):
             raise FileNotFoundError(
                 f'checkpoint {args.checkpoint!r} not found')
         model = load_model(cfg, args.checkpoint)

@@ -15,8 +15,9 @@ from mmengine.model.weight_init import trunc_normal_
 from torch import Tensor
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from mmspectral.checkpoint import (CheckpointError, check_finite, is_remote,
-                                   listing, raise_unless_fits, read_checkpoint,
+from mmspectral.checkpoint import (CheckpointError, check_dtypes,
+                                   check_finite, is_remote, listing,
+                                   raise_unless_fits, read_checkpoint,
                                    size_mismatches, state_dict_of)
 from ..layers import (PositionEmbedding, ResizeCache, SimpleFeaturePyramid,
                       pad_to_multiple)
@@ -246,8 +247,10 @@ class SpectralBackbone(BaseModule):
 
         Raises:
             FileNotFoundError: the checkpoint is not there.
-            CheckpointError: it is unreadable, holds NaN/inf weights, or does
-                not fit this arch (the message lists the keys).
+            CheckpointError: it is unreadable, holds NaN/inf or data-less
+                weights, or does not fit this arch (shapes, or integer
+                tensors for floating-point weights; the message lists the
+                keys).
         """
         name = type(self).__name__
         if not is_remote(checkpoint) and not osp.isfile(checkpoint):
@@ -258,6 +261,7 @@ class SpectralBackbone(BaseModule):
         state = state_dict_of(read_checkpoint(checkpoint), checkpoint, prefix)
         check_finite(state, checkpoint)
         what = f'this {name} arch {self.arch_name!r}'
+        check_dtypes(self.state_dict(), state, what, checkpoint)
         try:
             result = self.load_state_dict(state, strict=False)
         except RuntimeError as err:
