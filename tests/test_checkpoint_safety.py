@@ -155,3 +155,51 @@ def test_pretrained_init_refuses_it(exploit):
                   init_cfg=dict(type='Pretrained', checkpoint=str(exploit)))
     with pytest.raises(CheckpointError, match='was refused'):
         model.init_weights()
+
+
+# -- what `import mmspectral` changes -------------------------------------------
+
+IMPORT_EFFECTS = r'''
+import json, torch
+import mmengine.runner
+from mmengine.runner import CheckpointLoader
+from mmengine.utils import import_modules_from_strings
+before = dict(CheckpointLoader._schemes)
+safe_before = set(torch.serialization.get_safe_globals())
+# as custom_imports=dict(imports=['mmspectral']) of mmdet's tools does
+import_modules_from_strings(['mmspectral'])
+import mmspectral
+from mmspectral.checkpoint_scan import torch_safe_globals
+after = dict(CheckpointLoader._schemes)
+mmspectral.route_checkpoint_loading()
+added = set(torch.serialization.get_safe_globals()) - safe_before
+print(json.dumps({
+    'before': sorted(before),
+    'after': sorted(after),
+    'loaders': sorted({f'{f.__module__}.{f.__name__}' for f in after.values()}),
+    'again_same': dict(CheckpointLoader._schemes) == after,
+    'added_not_torch': sorted(repr(g) for g in added if not (
+        getattr(g, '__module__', '') or '').startswith('torch')),
+    'ours_in_torch_list': sorted(repr(g) for g in torch_safe_globals()
+                                 if g in set(torch.serialization.get_safe_globals())),
+}))
+'''
+
+
+def test_import_routes_every_mmengine_scheme_and_nothing_else():
+    """``import mmspectral`` (as custom_imports does it) makes
+    mmspectral.compat.load_from_mmspectral the loader of every scheme
+    CheckpointLoader had, plus file://, and adds nothing to torch's
+    process-wide weights-only allow-list."""
+    import json
+    proc = subprocess.run([sys.executable, '-c', IMPORT_EFFECTS],
+                          capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    effects = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert effects['after'] == sorted(set(effects['before']) | {'file://'})
+    assert {'', 'http://', 'https://', 'open-mmlab://', 'torchvision://',
+            'mmcls://', 'pavi://', r'(\S+\:)?s3://'} <= set(effects['after'])
+    assert effects['loaders'] == ['mmspectral.compat.load_from_mmspectral']
+    assert effects['again_same']
+    assert effects['added_not_torch'] == []
+    assert effects['ours_in_torch_list'] == []

@@ -1,12 +1,11 @@
 """The converters refuse what they cannot convert faithfully, and never
 leave a partial or changed destination behind."""
 import os
-import tempfile
 
 import pytest
 import torch
 
-from mmspectral.converters import detect_family, run_converter
+from mmspectral.converters import common, detect_family, run_converter
 from mmspectral.converters.gfnet import build_gfnet_backbone, convert_gfnet
 from mmspectral.models import GFNet
 from conftest import load_fixture
@@ -88,7 +87,7 @@ def test_unwritable_destination_changes_nothing(tmp_path, capsys,
     if failure == 'read-only':
         def refuse(*args, **kwargs):
             raise PermissionError(13, 'Permission denied')
-        monkeypatch.setattr(tempfile, 'mkstemp', refuse)
+        monkeypatch.setattr(common, '_create_file', refuse)
     else:
         real_save = torch.save
 

@@ -179,9 +179,7 @@ def save_checkpoint(state_dict: Dict[str, Tensor], meta: dict, dst: str,
                    f'.{osp.basename(dst)}.{uuid.uuid4().hex[:8]}.tmp')
     try:
         os.makedirs(osp.dirname(tmp), exist_ok=True)
-        # 0o666 less the umask, as open() gives any file
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with os.fdopen(fd, 'wb') as f:
+        with _create_file(tmp) as f:
             if dst.endswith('.safetensors'):
                 f.write(_safetensors_bytes(state_dict, meta))
             else:
@@ -200,6 +198,13 @@ def save_checkpoint(state_dict: Dict[str, Tensor], meta: dict, dst: str,
         if osp.exists(tmp):
             os.remove(tmp)
     return dst
+
+
+def _create_file(path: str):
+    """A new binary file at ``path`` with the mode any new file gets (0o666
+    less the umask); an existing ``path`` is an error."""
+    return os.fdopen(
+        os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), 'wb')
 
 
 def _safetensors_bytes(state_dict: Dict[str, Tensor], meta: dict) -> bytes:
@@ -231,7 +236,7 @@ def _move_into_place(tmp: str, dst: str, overwrite: bool):
                              errno.EMLINK):
             raise
         # a file system without hard links: claim the name, then fill it
-        os.close(os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        _create_file(dst).close()
         os.replace(tmp, dst)
 
 
