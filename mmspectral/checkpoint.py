@@ -18,7 +18,6 @@ the same way.
 """
 import contextlib
 import json
-import os
 import os.path as osp
 import pickle
 import re

@@ -51,12 +51,8 @@ HISTORY_BUFFER_FIELDS = ('max_length', '_log_history', '_count_history',
                          'statistics_methods')
 # numpy dtypes of plain numbers (what HistoryBuffer, numpy scalars and the
 # numpy random state hold), by the type string numpy pickles them with
-NUMERIC_TYPESTRS = frozenset(
-    f'{kind}{size}'
-    for kind, sizes in (('b', (1, )), ('i', (1, 2, 4, 8)), ('u', (1, 2, 4,
-                                                                  8)),
-                        ('f', (2, 4, 8, 16)), ('c', (8, 16, 32)))
-    for size in sizes)
+NUMERIC_TYPESTRS = frozenset(('b1', 'i1', 'i2', 'i4', 'i8', 'u1', 'u2', 'u4',
+                              'u8', 'f2', 'f4', 'f8', 'c8', 'c16'))
 # numpy.dtype.__reduce__'s state of a plain number: version 3, byte order,
 # no subarray, names or fields, no element size or alignment, no flags
 _PLAIN_DTYPE_STATE = (3, None, None, None, None, -1, -1, 0)
@@ -110,8 +106,6 @@ def _called(value, *names) -> bool:
 def _is_global(value, names) -> bool:
     return isinstance(value, Node) and value.kind == 'global' and \
         value.name in names
-
-
 
 
 class _Machine:
@@ -284,7 +278,11 @@ def _op_get(m, arg):
 
 
 def _op_global(m, arg):
+    # genops joins the two lines with a space; a third part would be a
+    # name torch reads differently, and no checkpoint has one
     module, name = arg.split(' ', 1)
+    if ' ' in name:
+        raise PickleRefused(f'it names the global {arg!r}')
     m.stack.append(m.global_node(module, name))
 
 
@@ -415,7 +413,7 @@ def _canonical_name(module: str, name: str) -> Tuple[str, str]:
     return IMPORT_MAPPING.get(module, module), name
 
 
-# -- what checkpoints hold ------------------------------------------------------
+# -- what checkpoints hold ----------------------------------------------------
 
 
 def _same(value, expected) -> bool:
@@ -880,7 +878,10 @@ def scan_pickle(source, classes: Iterable[type] = ()) -> PickleScan:
         raise PickleRefused(
             f'malformed or truncated pickle ({type(err).__name__}: '
             f'{str(err)[:200]})') from None
-    for node in machine.calls:
+    # dtypes first, so that a crafted one is named as such, not as the
+    # array it would have made
+    for node in sorted(machine.calls,
+                       key=lambda node: node.func.name != 'numpy.dtype'):
         allowed.check_final(node)
     storages = [_storage_record(node) for node in machine.storages]
     return PickleScan(result, storages, opcodes)
@@ -908,7 +909,7 @@ def torch_safe_globals(classes: Iterable[type] = ()) -> list:
     return entries + list(classes)
 
 
-# -- protocols 3 to 5, rewritten in the opcodes torch reads --------------------
+# -- protocols 3 to 5, rewritten in the opcodes torch reads -------------------
 
 
 class _Writer:
@@ -917,7 +918,7 @@ class _Writer:
     text, sets as ``set([...])``, ``HistoryBuffer``'s methods as
     ``getattr(HistoryBuffer, name)``), keeping shared objects shared."""
 
-    max_depth = 400
+    max_depth = 100  # nesting levels; checkpoints have about 10
 
     def __init__(self):
         self.parts: List[bytes] = []

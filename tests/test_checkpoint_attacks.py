@@ -19,12 +19,12 @@ import torch
 from mmengine.logging import HistoryBuffer, MessageHub
 
 import mmspectral  # noqa: F401
-from checkpoint_exploits import (Reduced, bytearray_bomb,
-                                 device_mesh, frame_summary, numpy_array,
-                                 overlapping_dtype_array, write_checkpoint)
-from conftest import REFERENCE, REPO
 from mmspectral.checkpoint import (CheckpointError, _refusal_reason,
                                    read_checkpoint)
+from checkpoint_exploits import (Reduced, bytearray_bomb, device_mesh,
+                                 frame_summary, numpy_array,
+                                 overlapping_dtype_array, write_checkpoint)
+from conftest import REFERENCE, REPO
 
 # reads the checkpoint argv[1] after lowering the address-space limit to
 # what the process uses now plus argv[2] MiB (0: no limit)

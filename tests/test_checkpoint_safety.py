@@ -157,7 +157,7 @@ def test_pretrained_init_refuses_it(exploit):
         model.init_weights()
 
 
-# -- what `import mmspectral` changes -------------------------------------------
+# -- what `import mmspectral` changes -----------------------------------------
 
 IMPORT_EFFECTS = r'''
 import json, torch
@@ -172,16 +172,18 @@ import mmspectral
 from mmspectral.checkpoint_scan import torch_safe_globals
 after = dict(CheckpointLoader._schemes)
 mmspectral.route_checkpoint_loading()
-added = set(torch.serialization.get_safe_globals()) - safe_before
+safe_after = set(torch.serialization.get_safe_globals())
 print(json.dumps({
     'before': sorted(before),
     'after': sorted(after),
-    'loaders': sorted({f'{f.__module__}.{f.__name__}' for f in after.values()}),
+    'loaders': sorted({f'{f.__module__}.{f.__name__}'
+                       for f in after.values()}),
     'again_same': dict(CheckpointLoader._schemes) == after,
-    'added_not_torch': sorted(repr(g) for g in added if not (
-        getattr(g, '__module__', '') or '').startswith('torch')),
+    'added_not_torch': sorted(repr(g) for g in safe_after - safe_before
+                              if not (getattr(g, '__module__', '')
+                                      or '').startswith('torch')),
     'ours_in_torch_list': sorted(repr(g) for g in torch_safe_globals()
-                                 if g in set(torch.serialization.get_safe_globals())),
+                                 if g in safe_after),
 }))
 '''
 

@@ -16,8 +16,8 @@ from mmengine.model import BaseModule
 from mmengine.runner import CheckpointLoader, load_checkpoint
 
 import mmspectral  # noqa: F401
-from checkpoint_exploits import os_system_exploit, as_torch_zip
 from mmspectral.checkpoint import CheckpointError, read_checkpoint
+from checkpoint_exploits import as_torch_zip, os_system_exploit
 from tool_runs import SEG, run, write_config
 
 TINY_GFNET = dict(embed_dims=[8, 8, 8, 8], depths=[1, 1, 1, 1], mlp_ratio=1)

@@ -9,12 +9,12 @@ import torch
 from mmengine.runner import CheckpointLoader, load_checkpoint
 
 import mmspectral  # noqa: F401
-from conftest import load_fixture
 from mmspectral.checkpoint import (CheckpointError, check_fits,
                                    read_checkpoint, state_dict_of)
 from mmspectral.converters import run_converter
 from mmspectral.converters.gfnet import build_gfnet_backbone, convert_gfnet
 from mmspectral.models import GFNet, GFNetH
+from conftest import load_fixture
 from tool_runs import run
 
 TINY_GFNET = dict(embed_dims=[8, 8, 8, 8], depths=[1, 1, 1, 1], mlp_ratio=1)
@@ -111,7 +111,7 @@ def test_filter_plots_refuse_nan_weights(tmp_path):
     assert 'Traceback' not in proc.stderr
 
 
-# -- safetensors ----------------------------------------------------------------
+# -- safetensors --------------------------------------------------------------
 
 
 def test_converters_write_safetensors_every_reader_reads(tmp_path):
@@ -170,7 +170,7 @@ def test_test_tool_evaluates_a_safetensors_checkpoint(tiny_data, tmp_path):
     assert 'mIoU' in proc.stdout + proc.stderr
 
 
-# -- how the converters write ---------------------------------------------------
+# -- how the converters write -------------------------------------------------
 
 
 @pytest.mark.parametrize('suffix', ['.pth', '.safetensors'])

@@ -15,10 +15,10 @@ from mmengine.model.weight_init import trunc_normal_
 from torch import Tensor
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from mmspectral.checkpoint import (CheckpointError, check_dtypes,
-                                   check_finite, is_remote, listing,
-                                   raise_unless_fits, read_checkpoint,
-                                   size_mismatches, state_dict_of)
+from mmspectral.checkpoint import (CheckpointError, check_dtypes, check_finite,
+                                   is_remote, listing, raise_unless_fits,
+                                   read_checkpoint, size_mismatches,
+                                   state_dict_of)
 from ..layers import (PositionEmbedding, ResizeCache, SimpleFeaturePyramid,
                       pad_to_multiple)
 
