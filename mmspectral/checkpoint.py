@@ -30,8 +30,9 @@ from typing import Callable, Iterable, List, Mapping, Optional, Union
 import torch
 from torch import Tensor
 
-from mmspectral.checkpoint_scan import (PickleRefused, rewrite_for_torch,
-                                        scan_pickle, torch_safe_globals)
+from mmspectral.checkpoint_scan import (PickleMalformed, PickleRefused,
+                                        rewrite_for_torch, scan_pickle,
+                                        torch_safe_globals)
 
 __all__ = [
     'CheckpointError', 'is_remote', 'read_checkpoint', 'state_dict_of',
@@ -146,6 +147,8 @@ def _read_file(path: str, name: str, map_location, classes) -> object:
                 _allowed_for_this_load(classes):
             return torch.load(
                 loadable, map_location=map_location, weights_only=True)
+    except PickleMalformed as err:
+        raise CheckpointError(f'{unreadable}: {err}') from None
     except PickleRefused as err:
         raise CheckpointError(
             f'{name} was refused: {err}; nothing in it was run') from None

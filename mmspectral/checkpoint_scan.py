@@ -39,8 +39,8 @@ import numpy as np
 import torch
 
 __all__ = [
-    'PickleRefused', 'PickleScan', 'scan_pickle', 'history_buffer_getattr',
-    'torch_safe_globals', 'rewrite_for_torch'
+    'PickleRefused', 'PickleMalformed', 'PickleScan', 'scan_pickle',
+    'history_buffer_getattr', 'torch_safe_globals', 'rewrite_for_torch'
 ]
 
 HISTORY_BUFFER = 'mmengine.logging.history_buffer.HistoryBuffer'
@@ -60,6 +60,11 @@ _PLAIN_DTYPE_STATE = (3, None, None, None, None, -1, -1, 0)
 
 class PickleRefused(Exception):
     """A pickle that holds something a checkpoint does not."""
+
+
+class PickleMalformed(PickleRefused):
+    """Bytes that are not a complete, well-formed pickle (a truncated or
+    corrupt file)."""
 
 
 def history_buffer_getattr(obj, name: str):
@@ -130,7 +135,7 @@ class _Machine:
     def top(self, *kinds) -> Node:
         target = self.stack[-1]
         if not (isinstance(target, Node) and target.kind in kinds):
-            raise PickleRefused(
+            raise PickleMalformed(
                 f'malformed pickle (adds items to {_describe(target)})')
         return target
 
@@ -139,13 +144,13 @@ class _Machine:
         if target.kind == 'call' and not self.allowed.holds_items(target):
             raise PickleRefused(f'it sets items on {target.func.name}()')
         if len(pairs) % 2:
-            raise PickleRefused('malformed pickle (odd SETITEMS)')
+            raise PickleMalformed('malformed pickle (odd SETITEMS)')
         target.items += list(zip(pairs[::2], pairs[1::2]))
 
     def global_node(self, module, name) -> Node:
         if not isinstance(module, str) or not isinstance(name, str):
-            raise PickleRefused('malformed pickle (a global named by '
-                                'non-strings)')
+            raise PickleMalformed(
+                'malformed pickle (a global named by non-strings)')
         module, name = _canonical_name(module, name)
         full = f'{module}.{name}'
         if not self.allowed.knows(full):
@@ -158,8 +163,9 @@ class _Machine:
         if not (isinstance(func, Node) and func.kind == 'global'):
             raise PickleRefused(f'it calls {_describe(func)}')
         if type(args) is not tuple:
-            raise PickleRefused(f'malformed pickle (arguments of '
-                                f'{func.name} are not a tuple)')
+            raise PickleMalformed(
+                f'malformed pickle (arguments of {func.name} are not a '
+                'tuple)')
         node = Node('call', func=func, args=args, new=new)
         result = self.allowed.check_call(node)
         if result is not node:  # folded into a literal (bytes)
@@ -178,7 +184,7 @@ class _Machine:
                     'checkpoint uses')
             if handler(self, arg) is _STOP:
                 return self.result
-        raise PickleRefused('malformed pickle (no STOP)')
+        raise PickleMalformed('malformed pickle (no STOP)')
 
 
 _STOP = object()
@@ -272,8 +278,8 @@ def _op_memoize(m, arg):
 
 def _op_get(m, arg):
     if arg not in m.memo:
-        raise PickleRefused(f'malformed pickle (memo {arg} read before it '
-                            'is written)')
+        raise PickleMalformed(
+            f'malformed pickle (memo {arg} read before it is written)')
     m.stack.append(m.memo[arg])
 
 
@@ -339,7 +345,7 @@ def _op_frame(m, arg):
 def _op_stop(m, arg):
     m.result = m.pop()
     if m.stack or m.metastack:
-        raise PickleRefused('malformed pickle (values left at STOP)')
+        raise PickleMalformed('malformed pickle (values left at STOP)')
     return _STOP
 
 
@@ -875,7 +881,7 @@ def scan_pickle(source, classes: Iterable[type] = ()) -> PickleScan:
         result = machine.run(ops())
     except (ValueError, IndexError, KeyError, TypeError, struct.error,
             UnicodeDecodeError) as err:
-        raise PickleRefused(
+        raise PickleMalformed(
             f'malformed or truncated pickle ({type(err).__name__}: '
             f'{str(err)[:200]})') from None
     # dtypes first, so that a crafted one is named as such, not as the
