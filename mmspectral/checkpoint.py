@@ -23,6 +23,7 @@ import pickle
 import re
 import tarfile
 import tempfile
+import warnings
 import zipfile
 from collections import OrderedDict
 from typing import Callable, Iterable, List, Mapping, Optional, Union
@@ -144,7 +145,9 @@ def _read_file(path: str, name: str, map_location, classes) -> object:
                               'a pickle nor a safetensors file')
     try:
         with _torch_loadable(path, name, kind, classes) as loadable, \
-                _allowed_for_this_load(classes):
+                _allowed_for_this_load(classes), warnings.catch_warnings():
+            # a protocol 3 pickle without bytes is read as it is: checked
+            warnings.filterwarnings('ignore', 'Detected pickle protocol')
             return torch.load(
                 loadable, map_location=map_location, weights_only=True)
     except PickleMalformed as err:
@@ -172,15 +175,16 @@ def _file_format(path: str) -> Optional[str]:
     ``'safetensors'``, or None, from the first bytes (and the name)."""
     with open(path, 'rb') as f:
         head = f.read(9)
+    # safetensors: the header's size (8 bytes, little-endian; its first
+    # byte may be 0x80), then the JSON header
+    header_size = int.from_bytes(head[:8], 'little')
+    if head[8:9] == b'{' and 2 <= header_size <= osp.getsize(path) - 8:
+        return 'safetensors'
     if head.startswith(b'PK\x03\x04'):
         return 'zip'
     if head.startswith(b'\x80'):
         return 'pickle'
-    header_size = int.from_bytes(head[:8], 'little')
-    if head[8:9] == b'{' and 2 <= header_size <= osp.getsize(path) - 8 or \
-            path.endswith('.safetensors'):
-        return 'safetensors'
-    return None
+    return 'safetensors' if path.endswith('.safetensors') else None
 
 
 def _read_safetensors(path: str, name: str, map_location) -> dict:

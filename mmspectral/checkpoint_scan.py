@@ -697,6 +697,7 @@ _CALLS: Dict[str, Callable] = {
     'builtins.complex': _rule_complex,
     'builtins.bytearray': _rule_bytearray,
     '_codecs.encode': _rule_codecs_encode,
+    'builtins.bytes': _rule_no_args,
     'builtins.getattr': _rule_history_getattr,
     'numpy.dtype': _rule_dtype,
     **{name: _rule_np_reconstruct
@@ -718,6 +719,7 @@ _FOLDED = {
     '_codecs.encode': (_rule_codecs_encode, lambda text, _: text.encode(
         'latin-1')),
     'builtins.bytearray': (_rule_bytearray, bytearray),
+    'builtins.bytes': (_rule_no_args, bytes),  # b'' in protocol 2
 }
 # what SETITEM(S) may add items to, besides dicts
 _ITEM_HOLDERS = ('collections.OrderedDict', 'collections.Counter')
@@ -897,8 +899,9 @@ def torch_safe_globals(classes: Iterable[type] = ()) -> list:
     """What torch's weights-only unpickler must be allowed, for one load,
     beyond its defaults, to read what :func:`scan_pickle` passes: mmengine's
     ``HistoryBuffer``, :func:`history_buffer_getattr` as
-    ``builtins.getattr``, numpy's array and scalar reconstructors and the
-    plain numeric dtypes, and ``classes``."""
+    ``builtins.getattr``, ``bytes`` (``b''`` in protocol 2), numpy's array
+    and scalar reconstructors and the plain numeric dtypes, and
+    ``classes``."""
     from mmengine.logging import HistoryBuffer
     core = np._core if hasattr(np, '_core') else np.core
     functions = {
@@ -907,7 +910,7 @@ def torch_safe_globals(classes: Iterable[type] = ()) -> list:
         ('numeric', '_frombuffer'): core.numeric._frombuffer,
     }
     entries = [HistoryBuffer, (history_buffer_getattr, 'builtins.getattr'),
-               np.ndarray, np.dtype]
+               (bytes, 'builtins.bytes'), np.ndarray, np.dtype]
     for (module, name), func in functions.items():
         entries += [(func, full) for full in _numpy_names(module, name)]
     entries += sorted({type(np.dtype(t)) for t in NUMERIC_TYPESTRS},
@@ -965,6 +968,8 @@ class _Writer:
         if type(obj) is str:
             data = obj.encode('utf-8', 'surrogatepass')
             out(pickle.BINUNICODE + struct.pack('<I', len(data)) + data)
+        elif type(obj) is bytes and not obj:
+            self.call_global('builtins', 'bytes', ())
         elif type(obj) is bytes:
             self.call_global('_codecs', 'encode',
                              (obj.decode('latin-1'), 'latin1'))

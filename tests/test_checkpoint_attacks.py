@@ -216,7 +216,8 @@ def mmengine_checkpoint():
         'meta': {
             'epoch': 1, 'iter': 3, 'seed': np.int64(7),
             'dataset_meta': {'classes': ('a', 'b')},
-            'blob': b'\x00bytes', 'flags': {1, 2}, 'rng': RNG_STATE
+            'blob': b'\x00bytes', 'empty': b'', 'flags': {1, 2},
+            'rng': RNG_STATE, 'unused_buffer': HistoryBuffer()
         },
         'state_dict': collections.OrderedDict(
             w=weight, row=weight[1], steps=torch.tensor(4),
@@ -249,6 +250,8 @@ def test_torch_save_files_of_every_protocol_load(tmp_path, protocol,
     assert buffer.statistics('max') == 0.5
     assert loaded['meta']['seed'] == 7
     assert loaded['meta']['blob'] == b'\x00bytes'
+    assert loaded['meta']['empty'] == b''
+    assert len(loaded['meta']['unused_buffer']._log_history) == 0
     assert loaded['meta']['flags'] == {1, 2}
     assert np.array_equal(loaded['meta']['rng'][1], RNG_STATE[1])
     assert loaded['meta']['rng'][1].dtype == np.uint32

@@ -20,7 +20,7 @@ from tool_runs import run
 TINY_GFNET = dict(embed_dims=[8, 8, 8, 8], depths=[1, 1, 1, 1], mlp_ratio=1)
 
 
-def official(tmp_path, edit=None, name='gfnet.pth'):
+def official(tmp_path, edit=None, name='official.pth'):
     """The official pyramid GFNet fixture as an official checkpoint, with
     ``edit(state_dict)`` applied."""
     state = dict(load_fixture('gfnet_pyramid.pth')['state_dict'])
@@ -146,6 +146,13 @@ def test_a_safetensors_file_is_known_by_its_content(tmp_path):
     path.write_bytes(save({'w': torch.ones(2)}))
     assert torch.equal(read_checkpoint(str(path))['state_dict']['w'],
                        torch.ones(2))
+    # a header size whose first byte is that of a pickle (0x80)
+    data = next(data for data in (
+        save({'w': torch.ones(2)}, metadata={'pad': 'x' * n})
+        for n in range(256)) if data[0] == 0x80)
+    path.write_bytes(data)
+    assert torch.equal(read_checkpoint(str(path))['state_dict']['w'],
+                       torch.ones(2))
     broken = tmp_path / 'broken.safetensors'
     broken.write_bytes(save({'w': torch.ones(2)})[:-4])
     with pytest.raises(CheckpointError,
@@ -201,7 +208,7 @@ def test_a_file_that_appears_while_converting_is_kept(tmp_path, capsys,
         convert([src, dst])
     assert 'appeared while converting' in capsys.readouterr().err
     assert dst.read_bytes() == b'written meanwhile'
-    assert sorted(os.listdir(tmp_path)) == ['gfnet.pth', 'out.pth']
+    assert sorted(os.listdir(tmp_path)) == ['official.pth', 'out.pth']
 
 
 def test_overwrite_replaces_atomically(tmp_path):
@@ -210,4 +217,4 @@ def test_overwrite_replaces_atomically(tmp_path):
     dst.write_bytes(b'old')
     convert([src, dst, '--overwrite'])
     assert read_checkpoint(str(dst))['meta']['arch']
-    assert sorted(os.listdir(tmp_path)) == ['gfnet.pth', 'out.safetensors']
+    assert sorted(os.listdir(tmp_path)) == ['official.pth', 'out.safetensors']
