@@ -9,6 +9,7 @@ import copy
 import inspect
 import os.path as osp
 import random
+from collections import OrderedDict
 from typing import Dict, Optional
 
 import numpy as np
@@ -123,8 +124,11 @@ class ToolRunner(Runner):
         self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
         model = self.model.module if is_model_wrapper(self.model) else \
             self.model
-        load_state_dict(model, state_dict_of(checkpoint, filename), strict,
-                        logger=self.logger)
+        state = state_dict_of(checkpoint, filename)
+        # the modules' versions, which their loading reads
+        state._metadata = getattr(checkpoint.get('state_dict'), '_metadata',
+                                  None) or OrderedDict()
+        load_state_dict(model, state, strict, logger=self.logger)
         self.logger.info(f'Load checkpoint from {filename}')
         return checkpoint
 

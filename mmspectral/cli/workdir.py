@@ -173,8 +173,11 @@ def _later_checkpoints(folder: str, start: str,
     later = []
     for path in checkpoint_files(folder):
         step = _step(path)
-        if step and isinstance(meta.get(step[0]), int) and \
-                step[1] > meta[step[0]] and _complete(path):
+        done = meta.get(step[0]) if step else None
+        # a count that cannot be right is refused when the checkpoint is
+        # checked, not taken for a step here
+        if isinstance(done, int) and done >= 0 and step[1] > done and \
+                _complete(path):
             later.append(path)
     return later
 
@@ -353,7 +356,7 @@ class AtomicLocalBackend(LocalBackend):
                                                           errno.EDQUOT):
                 raise OSError(
                     err.errno,
-                    f'no space left on the device to write {filepath} '
+                    f'No space left on the device to write {filepath} '
                     f'({len(obj) / 2**20:.1f} MiB): it was not written, and '
                     f'the checkpoints written before it in {folder} are '
                     'intact. Free some space and continue with --resume'
