@@ -1,7 +1,9 @@
 import os.path as osp
 import re
+import shutil
 
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
 
 HERE = osp.dirname(osp.abspath(__file__))
 
@@ -16,6 +18,21 @@ def read_requirements(name):
     with open(osp.join(HERE, 'requirements', f'{name}.txt')) as f:
         lines = (line.split('#', 1)[0].strip() for line in f)
         return [line for line in lines if line]
+
+
+class BuildWithConfigs(build_py):
+    """Ship ``configs/`` in the package as ``mmspectral/.mim/configs``, as
+    the OpenMMLab packages do, so that an installed mmspectral finds its
+    configs (:func:`mmspectral.utils.config_path.get_config_path`)."""
+
+    def run(self):
+        super().run()
+        target = osp.join(self.build_lib, 'mmspectral', '.mim', 'configs')
+        if osp.isdir(target):
+            shutil.rmtree(target)
+        shutil.copytree(
+            osp.join(HERE, 'configs'), target,
+            ignore=shutil.ignore_patterns('__pycache__', '*.pyc'))
 
 
 setup(
@@ -37,5 +54,6 @@ setup(
         'deploy': read_requirements('deploy'),
     },
     license='Apache License 2.0',
+    cmdclass={'build_py': BuildWithConfigs},
     zip_safe=False,
 )

@@ -14,8 +14,12 @@ from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import \
     OPTIM_WRAPPER_CONSTRUCTORS as MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS
 from mmengine.registry import Registry
+from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
 
-__all__ = ['MODELS', 'MODEL_WRAPPERS', 'HOOKS', 'OPTIM_WRAPPER_CONSTRUCTORS']
+__all__ = [
+    'MODELS', 'MODEL_WRAPPERS', 'HOOKS', 'OPTIM_WRAPPER_CONSTRUCTORS',
+    'TRANSFORMS'
+]
 
 MODELS = Registry(
     'model',
@@ -23,11 +27,20 @@ MODELS = Registry(
     scope='mmspectral',
     locations=['mmspectral.models'])
 
+# the CPU (gloo) DDP wrapper and the sample-naming transform belong to the
+# command-line tools (mmspectral.cli), which ``import mmspectral`` does not
+# load; a config naming them imports them from these locations
 MODEL_WRAPPERS = Registry(
     'model_wrapper',
     parent=MMENGINE_MODEL_WRAPPERS,
     scope='mmspectral',
-    locations=['mmspectral.engine'])
+    locations=['mmspectral.cli.distributed'])
+
+TRANSFORMS = Registry(
+    'transform',
+    parent=MMENGINE_TRANSFORMS,
+    scope='mmspectral',
+    locations=['mmspectral.cli.data_checks'])
 
 HOOKS = Registry(
     'hook',

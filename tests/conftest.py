@@ -17,7 +17,7 @@ def load_fixture(name: str) -> dict:
 def tiny_data(tmp_path_factory):
     """A small copy of the bundled tiny datasets (root with coco/ and
     cityscapes/), made once per session."""
-    from mmspectral.testing import make_tiny_datasets
+    from tool_modules import make_tiny_datasets
     root = tmp_path_factory.mktemp('tiny-data')
     make_tiny_datasets(
         str(root), progress=False, num_coco=(8, 4), num_cityscapes=(4, 2))

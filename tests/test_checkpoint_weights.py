@@ -164,7 +164,8 @@ def test_a_safetensors_file_is_known_by_its_content(tmp_path):
 def test_test_tool_evaluates_a_safetensors_checkpoint(tiny_data, tmp_path):
     from safetensors.torch import save_file
 
-    from mmspectral.engine import build_model, load_config
+    from mmspectral.cli.run_setup import load_config
+    from mmspectral.cli.runner import build_model
     from tool_runs import SEG, write_config
     config = write_config(tmp_path, SEG, tiny_data / 'cityscapes', 1)
     state = build_model(load_config(str(config))).state_dict()

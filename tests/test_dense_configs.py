@@ -7,9 +7,9 @@ import pickle
 import pytest
 from mmengine.config import Config
 
-from mmspectral.engine import add_prediction_dump, build_runner
-from mmspectral.testing import short_run
+from mmspectral.cli import add_prediction_dump, build_runner
 from conftest import REPO
+from tool_modules import short_run
 
 CONFIGS = sorted(
     p for family in ('gfnet', 'afno', 'hornet', 'spectformer')

@@ -175,7 +175,7 @@ def _export_case(config, path, backbone_only=False, lowering='matmul',
     from mmspectral.deploy.build import (example_inputs, export_config,
                                          load_model, model_task, network_shape)
     from mmspectral.deploy.parity import make_decisive
-    from mmspectral.engine import load_config
+    from mmspectral.cli import load_config
     cfg = load_config(str(config))
     model = load_model(cfg)
     task = 'backbone' if backbone_only else model_task(cfg, model)

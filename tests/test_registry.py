@@ -6,8 +6,8 @@ import sys
 import pytest
 from mmengine.config import Config
 
-from mmspectral.engine import ConfigError, build_model, check_type_names
-from mmspectral.engine.checks import check_backbone_archs
+from mmspectral.cli import ConfigError, build_model, check_type_names
+from mmspectral.cli.checks import check_backbone_archs
 from mmspectral.models import GFNet
 
 # runs in a fresh interpreter, so only custom_imports imports mmspectral

@@ -1,5 +1,4 @@
 """The tiny dataset generators and the stock mmdet / mmseg readers."""
-import importlib.util
 import json
 
 import numpy as np
@@ -8,8 +7,9 @@ import torch
 from mmcv.transforms import LoadImageFromFile
 from pycocotools.coco import COCO
 
-from mmspectral.testing import TINY_COCO_CLASSES, make_tiny_datasets
-from conftest import REPO
+from tool_modules import load_tool, make_tiny_datasets
+
+TINY_COCO_CLASSES = load_tool('misc/tiny_data.py').TINY_COCO_CLASSES
 
 SIZES = dict(num_coco=(2, 5), num_cityscapes=(2, 4))
 
@@ -206,11 +206,7 @@ def test_incomplete_or_different_datasets_are_remade(tmp_path):
 
 
 def load_cli():
-    path = REPO / 'tools' / 'misc' / 'make_tiny_data.py'
-    spec = importlib.util.spec_from_file_location('make_tiny_data', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('misc/make_tiny_data.py')
 
 
 def test_cli_skips_and_force_regenerates(tmp_path, capsys):

@@ -56,7 +56,7 @@ def test_resume_after_kill_is_exact(tiny_data, tmp_path):
     """Killed after iteration 4 with a checkpoint at 3, then --resume: the
     final weights equal those of an uninterrupted run."""
     data = tiny_data / 'cityscapes'
-    extra = ("custom_imports = dict(imports=['mmspectral', 'test_hooks'], "
+    extra = ("custom_imports = dict(imports=['mmspectral', 'run_hooks'], "
              'allow_failed_imports=False)\n'
              'randomness = dict(seed=0, deterministic=True)\n'
              'default_hooks = dict(checkpoint=dict(interval=3))\n')
@@ -93,7 +93,7 @@ def test_two_cpu_processes_end_with_identical_weights(tiny_data, tmp_path):
     out.mkdir()
     config = write_config(
         tmp_path, SEG, tiny_data / 'cityscapes', 3,
-        "custom_imports = dict(imports=['mmspectral', 'test_hooks'], "
+        "custom_imports = dict(imports=['mmspectral', 'run_hooks'], "
         'allow_failed_imports=False)\n'
         f"custom_hooks = [dict(type='DumpRankWeightsHook', out_dir='{out}')]"
         '\n')
@@ -201,7 +201,7 @@ def test_classification_test_tool(tiny_data, tmp_path):
     from mmengine.config import Config
     from pycocotools.coco import COCO
 
-    from mmspectral.engine import build_model
+    from mmspectral.cli import build_model
     coco = COCO(str(tiny_data / 'coco/annotations/instances_val2017.json'))
     for ann in coco.dataset['annotations']:
         image = coco.imgs[ann['image_id']]

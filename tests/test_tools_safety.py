@@ -2,13 +2,16 @@
 in a work dir is lost, divergence stops the run, checkpoints never run
 code, and bad input gets a message that names the problem."""
 import json
+import re
 import shutil
+import subprocess
 
 import pytest
 import torch
 from PIL import Image
 
 from checkpoint_exploits import write_exploit
+from conftest import REPO
 from tool_runs import (DET, SEG, assert_fails_cleanly, checked, run, snapshot,
                        write_config)
 
@@ -307,3 +310,178 @@ def test_test_outputs_are_checked_before_evaluating(seg_run, tmp_path):
                earlier, tool='test.py')
     assert proc.returncode != 0 and 'exists' in proc.stderr
     assert json.loads(earlier.read_text()) == {'mIoU': 1.0}
+
+
+# -- resuming what cannot be resumed (tools/train.py in this process) ------
+
+def tool_error(main, *args) -> str:
+    """The ``error: ...`` a tool's ``main`` exits with."""
+    with pytest.raises(SystemExit) as exc:
+        main([str(a) for a in args])
+    return str(exc.value.code)
+
+
+def edited(path, target, edit):
+    from mmspectral.checkpoint import read_checkpoint
+    checkpoint = read_checkpoint(str(path))
+    edit(checkpoint)
+    torch.save(checkpoint, target)
+    return target
+
+
+@pytest.mark.parametrize('edit, message', [
+    (lambda c: c['meta'].update(iter=10**9), 'is at iter 1000000000, and '
+     'the schedule ends at max_iters=2: the run is complete'),
+    (lambda c: c['meta'].update(iter=-3), "meta['iter'] is -3, not a count"),
+    (lambda c: c['meta'].update(iter=1e9), "meta['iter'] is 1000000000.0"),
+    (lambda c: c.pop('optimizer'), 'lacks optimizer'),
+    (lambda c: c['rng_state'].update(numpy=('MT19937', [1, 2], 0, 0, 0.)),
+     "rng_state['numpy'] cannot be restored"),
+])
+def test_resume_refuses_what_cannot_be_right(seg_work, tmp_path, edit,
+                                             message):
+    from mmspectral.cli import train
+    config, work = seg_work
+    start = edited(work / 'iter_1.pth', tmp_path / 'start.pth', edit)
+    (work / 'iter_2.pth').unlink()
+    before = snapshot(work)
+    error = tool_error(train.main, config, '--work-dir', work, '--resume',
+                       start)
+    assert message in error and str(start) in error
+    assert snapshot(work) == before
+
+
+def test_resume_of_weights_only_or_a_folder_is_refused(seg_work, tmp_path):
+    from mmspectral.cli import train
+    config, work = seg_work
+    weights = edited(work / 'iter_2.pth', tmp_path / 'weights.pth',
+                     lambda c: [c.pop(k) for k in list(c) if k != 'state_dict'])
+    torch.save(torch.load(weights)['state_dict'], weights)
+    error = tool_error(train.main, config, '--work-dir', tmp_path / 'w',
+                       '--resume', weights)
+    assert 'holds weights only' in error and 'load_from' in error
+    error = tool_error(train.main, config, '--work-dir', tmp_path / 'w',
+                       '--resume', work)
+    assert f'--resume {work} is a folder' in error
+    assert not (tmp_path / 'w').exists()
+
+
+def test_resume_at_the_end_of_the_schedule_says_so(seg_work):
+    """... and a save a killed run left half-written is cleared away."""
+    from mmspectral.cli import train
+    config, work = seg_work
+    (work / '.iter_3.pth.4242.tmp').write_bytes(b'half a save')
+    error = tool_error(train.main, config, '--work-dir', work, '--resume')
+    assert 'iter_2.pth is at iter 2, and the schedule ends at max_iters=2' \
+        in error and 'raise train_cfg.max_iters' in error
+    assert not (work / '.iter_3.pth.4242.tmp').exists()
+
+
+def test_a_shared_checkpoint_out_dir_is_guarded(seg_run, tmp_path):
+    """Two work dirs of one name under one ``out_dir``: mmengine writes both
+    runs' checkpoints to ``out_dir/<name>``, so the second is refused."""
+    from mmspectral.cli import train
+    config, work = seg_run
+    out = tmp_path / 'out'
+    shutil.copytree(work, out / 'run', ignore=shutil.ignore_patterns('2*'))
+    second = tmp_path / 'b' / 'run'
+    error = tool_error(train.main, config, '--work-dir', second,
+                       '--cfg-options',
+                       f'default_hooks.checkpoint.out_dir={out}')
+    assert f'{out / "run"} (the checkpoint folder of {second}) already ' \
+        'holds checkpoints' in error
+    assert not second.exists()
+
+
+def test_config_mistakes_are_refused_before_anything(seg_run, tmp_path):
+    from mmspectral.cli import test, train
+    config, work = seg_run
+    w = tmp_path / 'w'
+    error = tool_error(train.main, config, '--work-dir', w, '--cfg-options',
+                       'trian_cfg.max_iters=2')
+    assert "'trian_cfg' is not a top-level key" in error
+    assert "did you mean 'train_cfg'" in error
+    error = tool_error(train.main, config, '--work-dir', w, '--cfg-options',
+                       'model.backbone.drop_path_rate=2.0')
+    assert 'model.backbone.drop_path_rate must be a probability' in error
+    error = tool_error(train.main, config, '--work-dir', w, '--cfg-options',
+                       'optim_wrapper.optimizer.lr=inf')
+    assert 'lr must be a finite number' in error
+    same = tmp_path / 'same.json'
+    error = tool_error(test.main, config, work / 'iter_2.pth', '--work-dir',
+                       w, '--out', tmp_path / 'same.pkl', '--dump-metrics',
+                       same, '--show-dir', same)
+    assert '--dump-metrics and --show-dir name the same file' in error
+    assert not w.exists()
+
+
+def test_a_launcher_against_the_environment_is_refused(seg_run, tmp_path,
+                                                       monkeypatch):
+    """``dist_train.sh CONFIG 2 --launcher none`` gives two processes with
+    WORLD_SIZE=2 and --launcher none: each would train alone."""
+    from mmspectral.cli import train
+    config, _ = seg_run
+    monkeypatch.setenv('WORLD_SIZE', '2')
+    monkeypatch.setenv('RANK', '1')
+    error = tool_error(train.main, config, '--work-dir', tmp_path / 'w',
+                       '--launcher', 'none')
+    assert 'started as one of 2' in error
+    monkeypatch.delenv('WORLD_SIZE')
+    error = tool_error(train.main, config, '--work-dir', tmp_path / 'w',
+                       '--launcher', 'slurm')
+    assert '--launcher slurm outside a slurm job step' in error
+    proc = subprocess.run(['bash', str(REPO / 'tools' / 'dist_train.sh'),
+                           str(config), '0'], capture_output=True, text=True)
+    assert proc.returncode == 2 and 'NPROC' in proc.stderr
+    assert not (tmp_path / 'w').exists()
+
+
+def test_huge_finite_weights_stop_the_test_with_the_checkpoint(
+        seg_run, tmp_path):
+    """3e38 weights are finite, so the checkpoint loads; the logits they
+    give are not, and no metric is reported for them."""
+    from mmspectral.cli import test
+    config, work = seg_run
+
+    def overflow(checkpoint):
+        checkpoint['state_dict']['decode_head.conv_seg.weight'].fill_(3e38)
+
+    huge = edited(work / 'iter_2.pth', tmp_path / 'huge.pth', overflow)
+    metrics = tmp_path / 'metrics.json'
+    error = tool_error(test.main, config, huge, '--work-dir', tmp_path / 'w',
+                       '--dump-metrics', metrics)
+    assert 'predicts NaN or infinite values (seg_logits' in error
+    assert str(huge) in error
+    assert not metrics.exists()
+
+
+def test_nan_boxes_in_coco_annotations_are_named(tiny_data, tmp_path):
+    from mmspectral.cli import train
+    data = copy_data(tiny_data, tmp_path, 'coco')
+    ann = data / 'annotations' / 'instances_train2017.json'
+    content = json.loads(ann.read_text())
+    content['annotations'][1]['bbox'][2] = float('nan')
+    content['annotations'][2]['segmentation'][0][3] = float('nan')
+    ann.write_text(json.dumps(content))
+    config = write_config(tmp_path, DET, data, 1)
+    error = tool_error(train.main, config, '--work-dir', tmp_path / 'w')
+    ids = [content['annotations'][i]['id'] for i in (1, 2)]
+    assert f'{ann}: 2 annotation(s) with a NaN, infinite or non-numeric ' \
+        f'box or polygon (ids {ids[0]}, {ids[1]}' in error
+
+
+def test_a_label_map_of_another_size_is_named(tiny_data, tmp_path):
+    from mmspectral.cli import train
+    data = copy_data(tiny_data, tmp_path, 'cityscapes')
+    for label in (data / 'gtFine' / 'train').rglob('*_labelTrainIds.png'):
+        image = Image.open(label)
+        image.resize((image.width // 2, image.height)).save(label)
+    config = write_config(tmp_path, SEG, data, 1)
+    error = tool_error(train.main, config, '--work-dir', tmp_path / 'w')
+    found = re.search(r'the label map (\S+) is (\d+)x(\d+), its image (\S+) '
+                      r'(\d+)x(\d+)', error)
+    assert found, error
+    label, height, width, image, image_height, image_width = found.groups()
+    assert label.endswith('_labelTrainIds.png') and image.endswith(
+        '_leftImg8bit.png')
+    assert (height, 2 * int(width)) == (image_height, int(image_width))

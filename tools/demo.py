@@ -73,7 +73,7 @@ def tiny_config(name: str, work_dir: Path) -> Path:
     moved onto the tiny data (written to ``work_dir``)."""
     from mmengine.config import Config
 
-    from mmspectral.testing import tiny_config_file, use_tiny_data
+    from misc.tiny_configs import tiny_config_file, use_tiny_data
     path = REPO / 'configs' / 'tiny' / f'{name}.py'
     if path.is_file():
         return path
@@ -145,7 +145,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    from mmspectral.testing import make_tiny_datasets
+    from misc.tiny_data import make_tiny_datasets
     start = time.time()
     print('[demo] tiny datasets in data/tiny (made once)', flush=True)
     make_tiny_datasets(str(REPO / 'data' / 'tiny'))

@@ -8,6 +8,13 @@ SCRIPT=$1
 NPROC=$2
 PYTHON=${PYTHON:-python}
 
+case "$NPROC" in
+    '' | *[!0-9]* | 0 | 0*)
+        echo "error: NPROC, the number of processes, must be a positive" \
+            "integer; got '$NPROC'" >&2
+        exit 2 ;;
+esac
+
 PYTHONPATH="$(dirname "$0")/..":${PYTHONPATH:-} \
 exec "$PYTHON" -m torch.distributed.run \
     --nnodes="${NNODES:-1}" \

@@ -161,12 +161,13 @@ def load_model(cfg, checkpoint: Optional[str] = None) -> nn.Module:
     """The config's model in eval mode, with ``checkpoint``'s weights
     (checked to fit, read weights-only) or, without one, its random
     initialisation (enough to check an export, not to predict)."""
-    from mmspectral.engine import build_model, check_checkpoint_matches
+    from mmspectral.checkpoint import state_dict_of
+    from mmspectral.cli.checkpoints import check_checkpoint_matches
+    from mmspectral.cli.runner import build_model
     model = build_model(cfg)
     if checkpoint is not None:
-        state = check_checkpoint_matches(
-            model, checkpoint, what=f'the model of {cfg.filename}')
-        model.load_state_dict(state)
+        model.load_state_dict(state_dict_of(check_checkpoint_matches(
+            model, checkpoint, what=f'the model of {cfg.filename}')))
     return model.eval()
 
 

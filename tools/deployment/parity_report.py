@@ -127,7 +127,7 @@ def check_rows(cfg_path, backbone_only, lowering, backends, args, work_dir):
     from mmspectral.deploy.parity import (compare, deployed, make_decisive,
                                           photo_like_image, reference)
     from mmspectral.deploy.runtime import Runtime, preprocess
-    from mmspectral.engine import load_config
+    from mmspectral.cli import load_config
     cfg = load_config(cfg_path)
     torch.manual_seed(0)
     model = load_model(cfg)

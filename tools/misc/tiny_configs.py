@@ -3,8 +3,8 @@
 The tiny configs (``configs/tiny``) inherit real configs and change only the
 data, the image scale and the schedule. :func:`use_tiny_data` does the same
 to any other config of the same task, so that every config can be trained
-and evaluated in minutes (the demo's ``--configs NAME``), and
-:func:`short_run` shortens that to a few iterations (the tests).
+and evaluated in minutes (``tools/demo.py --configs NAME``; the tests
+shorten that to a few iterations).
 """
 import copy
 import os.path as osp
@@ -13,7 +13,7 @@ from typing import Optional
 
 from mmengine.config import Config
 
-# configs/tiny of the source tree this package lives in
+# configs/tiny of the source tree these tools live in
 TINY_CONFIG_DIR = Path(__file__).resolve().parents[2] / 'configs' / 'tiny'
 
 # the tiny config whose data and schedule each kind of config takes
@@ -93,26 +93,4 @@ def use_tiny_data(cfg: Config,
         cfg.train_cfg = dict(
             type='IterBasedTrainLoop', max_iters=iters, val_interval=iters)
         cfg.default_hooks.checkpoint.interval = iters
-    return cfg
-
-
-def short_run(cfg: Config, data_root: str, work_dir: str,
-              iters: int = 1) -> Config:
-    """``cfg`` trained ``iters`` iterations then validated on the tiny data
-    under ``data_root`` (the folder holding ``coco/`` and ``cityscapes/``),
-    in one process and with batches of 2; the model is left as the config
-    has it (without its pretrained checkpoint)."""
-    from mmspectral.engine import fit_amp_to_device
-    tiny_file = tiny_config_file(cfg)
-    subset = 'cityscapes' if 'cityscapes' in tiny_file.name else 'coco'
-    use_tiny_data(cfg, Config.fromfile(tiny_file),
-                  osp.join(str(data_root), subset), iters)
-    for phase in ('train', 'val', 'test'):
-        loader = cfg[f'{phase}_dataloader']
-        loader.update(batch_size=2, num_workers=0, persistent_workers=False)
-    cfg.param_scheduler = []
-    cfg.default_hooks.logger.interval = 1
-    cfg.work_dir = str(work_dir)
-    cfg.launcher = 'none'
-    fit_amp_to_device(cfg)  # as tools/train.py does
     return cfg

@@ -3,24 +3,43 @@ arguments, config loading, AMP, the hooks every run gets and the
 per-library output options (the config's ``default_scope`` decides)."""
 import argparse
 import contextlib
+import difflib
+import inspect
 import logging
 import os
 import os.path as osp
 import sys
 
 import torch
-from mmengine.config import Config, DictAction  # noqa: F401  (re-exported)
+from mmengine.config import Config
+from mmengine.config import DictAction as _MMEngineDictAction
 from mmengine.logging import print_log
+from mmengine.runner import Runner
 
-from .checks import read_config
+from .checks import ConfigError, read_config
+from .data_checks import name_failing_samples
 
 __all__ = [
     'DictAction', 'add_run_arguments', 'reported_errors', 'error_message',
-    'check_output_path', 'load_config', 'enable_amp',
-    'fit_amp_to_device', 'add_custom_hook', 'add_run_hooks',
-    'add_exact_resume', 'bound_cufft_plan_cache', 'enable_visualization',
-    'add_prediction_dump'
+    'check_output_path', 'check_distinct_outputs', 'load_config',
+    'check_option_keys', 'enable_amp', 'fit_amp_to_device',
+    'add_custom_hook', 'add_run_hooks', 'add_exact_resume',
+    'bound_cufft_plan_cache', 'enable_visualization', 'add_prediction_dump'
 ]
+
+
+class DictAction(_MMEngineDictAction):
+    """mmengine's ``--cfg-options`` parsing, with a usage error (not a
+    traceback) for an option without ``=VALUE``."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        for item in values if isinstance(values, list) else [values]:
+            key, sep, _ = item.partition('=')
+            if not sep or not key:
+                raise argparse.ArgumentError(
+                    self, f'{item!r} is not KEY=VALUE (e.g. '
+                    'train_cfg.max_iters=100)')
+        super().__call__(parser, namespace, values, option_string)
 
 
 class _LocalRankAction(argparse.Action):
@@ -89,6 +108,25 @@ def reported_errors(debug: bool = False):
         sys.exit(f'error: {text}')
 
 
+def check_distinct_outputs(**outputs):
+    """No two outputs of a tool may be the same file (``--out X
+    --dump-metrics X`` would write one over the other).
+
+    Args:
+        **outputs: Option name (``out``, ``dump_metrics``) -> path or None.
+    """
+    seen = {}
+    for option, path in outputs.items():
+        if not path:
+            continue
+        flag = '--' + option.replace('_', '-')
+        real = osp.realpath(path)
+        if real in seen:
+            raise ValueError(f'{seen[real]} and {flag} name the same file '
+                             f'{path}: give each its own')
+        seen[real] = flag
+
+
 def check_output_path(path: str, option: str, folder: bool = False):
     """An output of the run must not destroy anything: its folder must exist
     and the file must not (a ``folder`` output may exist only empty)."""
@@ -109,12 +147,42 @@ def check_output_path(path: str, option: str, folder: bool = False):
         raise PermissionError(f'{option}: cannot write to {parent}')
 
 
+# top-level keys a config may add that are not Runner arguments
+_KNOWN_KEYS = ('runner_type', 'model_wrapper_cfg', 'find_unused_parameters',
+               'custom_imports', 'gpu_ids', 'dist_params', 'work_dir')
+
+
+def check_option_keys(cfg: Config, cfg_options: dict):
+    """Each ``--cfg-options`` key must start with a top-level key of the
+    config or an argument of mmengine's Runner: a typo
+    (``trian_cfg.max_iters=2``) would otherwise add an entry nothing reads.
+
+    Raises:
+        ConfigError: naming the key, with the closest known ones.
+    """
+    known = set(cfg.keys()) | set(_KNOWN_KEYS) | set(
+        inspect.signature(Runner.__init__).parameters) - {'self', 'cfg'}
+    for key in cfg_options:
+        top = key.split('.')[0]
+        if top in known:
+            continue
+        close = difflib.get_close_matches(top, sorted(known), n=3,
+                                          cutoff=0.6)
+        raise ConfigError(
+            f'--cfg-options {key}: {top!r} is not a top-level key of the '
+            'config nor a Runner argument, so nothing would read it' +
+            (f'; did you mean {" or ".join(map(repr, close))}?'
+             if close else ''))
+
+
 def load_config(path: str, cfg_options=None, work_dir=None,
                 launcher='none') -> Config:
-    """Read ``path``, apply ``--cfg-options``, set the work dir (default
+    """Read ``path``, apply ``--cfg-options`` (see
+    :func:`check_option_keys`), set the work dir (default
     ``./work_dirs/<config name>``) and the launcher."""
     cfg = read_config(path)
     if cfg_options:
+        check_option_keys(cfg, cfg_options)
         cfg.merge_from_dict(cfg_options)
     if work_dir is not None:
         cfg.work_dir = work_dir
@@ -163,15 +231,18 @@ def add_custom_hook(cfg: Config, hook: dict):
 
 
 def add_run_hooks(cfg: Config, train: bool):
-    """The hooks every run of the tools gets: :class:`DataCheckHook` (named
-    data errors, empty datasets, label ids) and :class:`CuFFTPlanCacheHook`;
-    training also :class:`FiniteCheckHook` (stops at a NaN/inf loss) and
-    :class:`ExactResumeHook`."""
+    """What every run of the tools gets: :class:`DataCheckHook` (label
+    ids), :class:`CuFFTPlanCacheHook`, :class:`FiniteCheckHook` (stops at a
+    NaN/inf loss, weight or prediction) and, for training,
+    :class:`ExactResumeHook`; and data pipelines that name the sample they
+    fail on (:func:`name_failing_samples`)."""
     add_custom_hook(cfg, dict(type='mmspectral.DataCheckHook'))
     bound_cufft_plan_cache(cfg)
+    add_custom_hook(cfg, dict(type='mmspectral.FiniteCheckHook'))
     if train:
-        add_custom_hook(cfg, dict(type='mmspectral.FiniteCheckHook'))
         add_exact_resume(cfg)
+    name_failing_samples(cfg, ('train', 'val', 'test') if train else
+                         ('test', ))
 
 
 def add_exact_resume(cfg: Config):

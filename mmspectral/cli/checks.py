@@ -1,22 +1,24 @@
 """Checks that stop a run early, with a message naming the problem, before
 the Runner creates anything in the work dir."""
-import copy
 import difflib
 import importlib
 import json
+import logging
+import math
 import os.path as osp
+import re
+from numbers import Real
 from typing import Iterable, Iterator, List, Optional, Tuple
 
-import torch
 from mmengine.config import Config
+from mmengine.logging import print_log
 
-from mmspectral.checkpoint import (CheckpointError, check_finite, check_fits,
-                                   is_remote, read_checkpoint, state_dict_of)
+from mmspectral.checkpoint import is_remote
 
 __all__ = [
     'ConfigError', 'read_config', 'check_data_paths', 'check_type_names',
-    'check_backbone_archs', 'check_checkpoint_matches', 'check_pretrained',
-    'check_config'
+    'check_backbone_archs', 'check_rates', 'check_config',
+    'check_coco_annotations'
 ]
 
 TINY_DATA_HINT = ('prepare the dataset as described in the README, or make '
@@ -66,17 +68,22 @@ def leaf_dataset_cfgs(dataset_cfg) -> Iterable[dict]:
 def check_json_file(path: str, what: str):
     """A JSON annotation file must be non-empty and parse (in full when it
     is at most :data:`JSON_PARSE_LIMIT` bytes, else its first and last
-    characters are checked, which catches truncation)."""
+    characters are checked, which catches truncation); the annotations of
+    a COCO file read in full are checked too
+    (:func:`check_coco_annotations`)."""
     size = osp.getsize(path)
     if size == 0:
         raise ConfigError(f'{what} {path} is empty (0 bytes)')
     if size <= JSON_PARSE_LIMIT:
         try:
             with open(path, 'rb') as f:
-                json.load(f)
+                content = json.load(f)
         except (ValueError, UnicodeDecodeError) as err:
             raise ConfigError(
                 f'{what} {path} is not valid JSON: {err}') from None
+        if isinstance(content, dict) and isinstance(
+                content.get('annotations'), list):
+            check_coco_annotations(content['annotations'], path)
         return
     with open(path, 'rb') as f:
         head = f.read(64).lstrip()
@@ -84,6 +91,55 @@ def check_json_file(path: str, what: str):
         tail = f.read().rstrip()
     if not head.startswith((b'{', b'[')) or not tail.endswith((b'}', b']')):
         raise ConfigError(f'{what} {path} is not valid JSON (truncated?)')
+
+
+def _finite_numbers(values) -> bool:
+    return isinstance(values, list) and all(
+        isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(v)
+        for v in values)
+
+
+def _ids(anns: List[dict]) -> str:
+    shown = ', '.join(str(ann.get('id', '?')) for ann in anns[:6])
+    return f'ids {shown}{" ..." if len(anns) > 6 else ""}'
+
+
+def check_coco_annotations(annotations: List[dict], path: str):
+    """Boxes and polygons of COCO annotations must be finite numbers.
+
+    Raises:
+        ConfigError: Annotations with a NaN or infinite (or non-numeric)
+            box or polygon, counted and named by id: mmdet would train on
+            them (a NaN box gives a zero loss, a NaN polygon a garbage
+            mask).
+
+    Boxes of zero or negative width or height are counted and named in a
+    warning: mmdet leaves them out of training and evaluation.
+    """
+    broken, empty = [], []
+    for ann in annotations:
+        if not isinstance(ann, dict):
+            continue
+        box = ann.get('bbox')
+        polygons = ann.get('segmentation')
+        if isinstance(polygons, dict):  # RLE
+            polygons = []
+        if not (_finite_numbers(box) and len(box) == 4) or not all(
+                _finite_numbers(p) for p in polygons or []):
+            broken.append(ann)
+        elif box[2] <= 0 or box[3] <= 0:
+            empty.append(ann)
+    if broken:
+        raise ConfigError(
+            f'annotation file {path}: {len(broken)} annotation(s) with a '
+            f'NaN, infinite or non-numeric box or polygon ({_ids(broken)}; '
+            f'the first: bbox={broken[0].get("bbox")}); fix or remove them')
+    if empty:
+        print_log(
+            f'annotation file {path}: {len(empty)} box(es) of zero or '
+            f'negative width or height ({_ids(empty)}), which mmdet leaves '
+            'out of training and evaluation',
+            logger='current', level=logging.WARNING)
 
 
 def check_data_paths(cfg, phases: Iterable[str]):
@@ -240,75 +296,51 @@ def _dicts_of_type(node, name: str) -> Iterator[dict]:
             yield from _dicts_of_type(value, name)
 
 
+# probabilities of the model config: dropout, drop path, ...
+_RATE_KEY = re.compile(r'drop.*_(rate|ratio|prob)$')
+
+
+def check_rates(cfg):
+    """Every drop / drop-path rate of the model must be a number in
+    ``[0, 1)`` (``drop_path_rate=2.0`` would otherwise surface as a NaN
+    loss, reported as divergence), and the learning rate a finite number
+    ``>= 0``.
+
+    Raises:
+        ConfigError: naming the entry and its value.
+    """
+    for path, key, value in _entries(cfg.get('model', {}), 'model'):
+        if _RATE_KEY.search(key) and value is not None and not (
+                isinstance(value, Real) and not isinstance(value, bool)
+                and 0 <= value < 1):
+            raise ConfigError(f'{path} must be a probability in [0, 1), got '
+                              f'{value!r}')
+    optimizer = (cfg.get('optim_wrapper') or {}).get('optimizer') or {}
+    lr = optimizer.get('lr') if isinstance(optimizer, dict) else None
+    if lr is not None and not (isinstance(lr, Real) and math.isfinite(lr)
+                               and lr >= 0):
+        raise ConfigError(f'optim_wrapper.optimizer.lr must be a finite '
+                          f'number >= 0, got {lr!r}')
+
+
+def _entries(node, path: str):
+    """``(path, key, value)`` of every non-container entry of ``node``."""
+    items = node.items() if isinstance(node, dict) else enumerate(node) \
+        if isinstance(node, (list, tuple)) else ()
+    for key, value in items:
+        child = f'{path}.{key}' if isinstance(key, str) else f'{path}[{key}]'
+        if isinstance(value, (dict, list, tuple)):
+            yield from _entries(value, child)
+        else:
+            yield child, str(key), value
+
+
 def check_config(cfg, phases: Iterable[str]):
     """The checks a run needs before the Runner starts."""
     check_type_names(cfg)
     check_backbone_archs(cfg)
+    check_rates(cfg)
     check_data_paths(cfg, phases)
     path = cfg.get('load_from')
     if path and not is_remote(path) and not osp.isfile(path):
         raise ConfigError(f'load_from: checkpoint {path!r} does not exist')
-
-
-# -- checkpoints --------------------------------------------------------------
-
-def check_checkpoint_matches(model: torch.nn.Module,
-                             path: str,
-                             allow_missing: bool = False,
-                             what: str = 'the model',
-                             resume_cfg: Optional[Config] = None) -> dict:
-    """Raise :class:`CheckpointError` unless the checkpoint at ``path`` is
-    readable, finite and made for ``model``: no shape that differs, no key
-    the model lacks, and (unless ``allow_missing``) no model key missing.
-    With ``resume_cfg`` (a run to resume) its optimizer state must also fit
-    the parameter groups of that config's optimizer. Returns its state
-    dict."""
-    checkpoint = read_checkpoint(path)
-    state = state_dict_of(checkpoint, path)
-    check_fits(model.state_dict(), state, what, path,
-               missing_ok=allow_missing)
-    check_finite(state, path)
-    if resume_cfg is not None:
-        _check_optimizer_groups(model, checkpoint, path, resume_cfg, what)
-    return state
-
-
-def _param_group_sizes(optimizer_state) -> Optional[List[int]]:
-    groups = (optimizer_state or {}).get('param_groups') if isinstance(
-        optimizer_state, dict) else None
-    if not isinstance(groups, list):
-        return None
-    return [len(group.get('params', ())) for group in groups]
-
-
-def _check_optimizer_groups(model, checkpoint, path, cfg, what):
-    saved = _param_group_sizes(checkpoint.get('optimizer'))
-    if saved is None or 'optim_wrapper' not in cfg:
-        return
-    from mmengine.optim import OptimWrapper, build_optim_wrapper
-    from mmengine.registry import DefaultScope
-    with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
-        wrapper = build_optim_wrapper(model, copy.deepcopy(cfg.optim_wrapper))
-    if not isinstance(wrapper, OptimWrapper):  # several optimizers
-        return
-    ours = [len(group['params']) for group in wrapper.optimizer.param_groups]
-    if ours != saved:
-        raise CheckpointError(
-            f'{path} was saved by a run with another optimizer setup than '
-            f'{what} ({len(saved)} parameter groups of {saved} parameters, '
-            f'here {len(ours)} of {ours}): was it made by another config? '
-            'Resume it with its own config, or give this run another '
-            '--work-dir')
-
-
-def check_pretrained(model: torch.nn.Module):
-    """Load the ``init_cfg=dict(type='Pretrained')`` checkpoint of every
-    mmspectral backbone in ``model`` (a throwaway copy of the run's model),
-    so that a missing, unreadable or unfit one stops the run before the
-    Runner starts."""
-    from mmspectral.models.backbones.base import SpectralBackbone
-    for module in model.modules():
-        cfg = getattr(module, 'init_cfg', None)
-        if isinstance(module, SpectralBackbone) and isinstance(
-                cfg, dict) and cfg.get('type') == 'Pretrained':
-            module.load_pretrained(cfg['checkpoint'], cfg.get('prefix'))
