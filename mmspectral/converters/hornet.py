@@ -7,29 +7,16 @@ from torch import Tensor
 from mmspectral.checkpoint import CheckpointError
 from .common import count_prefixed, match_zoo_arch, rename_keys
 
+# mmspectral's HorNet has mmpretrain's key layout: official checkpoints get
+# hornet2mmpretrain.py's renaming, mmpretrain ones load unchanged
 OFFICIAL_RULES = [
-    (r'(downsample_layers\..+)', r'backbone.\1'),
-    (r'(stages\.\d+\.\d+)\.gamma1', r'backbone.\1.ls1.gamma'),
-    (r'(stages\.\d+\.\d+)\.gamma2', r'backbone.\1.ls2.gamma'),
-    (r'(stages\.\d+\.\d+\.gnconv\.dwconv)\.complex_weight',
-     r'backbone.\1.filter.complex_weight'),
-    (r'(stages\..+)', r'backbone.\1'),
+    (r'(stages\.\d+\.\d+)\.gamma([12])', r'backbone.\1.gamma\2.weight'),
+    (r'(stages\.\d+\.\d+\.gnconv)\.pws\.(.+)', r'backbone.\1.projs.\2'),
+    (r'(downsample_layers\..+|stages\..+)', r'backbone.\1'),
     (r'norm\.(weight|bias)', r'backbone.norm3.\1'),
     (r'head\.(weight|bias)', r'head.fc.\1'),
 ]
-MMPRETRAIN_RULES = [
-    (r'backbone\.(stages\.\d+\.\d+)\.gamma1\.weight',
-     r'backbone.\1.ls1.gamma'),
-    (r'backbone\.(stages\.\d+\.\d+)\.gamma2\.weight',
-     r'backbone.\1.ls2.gamma'),
-    (r'backbone\.(stages\.\d+\.\d+\.gnconv)\.projs\.(.+)',
-     r'backbone.\1.pws.\2'),
-    (r'backbone\.(stages\.\d+\.\d+\.gnconv\.dwconv)\.complex_weight',
-     r'backbone.\1.filter.complex_weight'),
-    (r'(backbone\..+|head\.fc\..+)', r'\1'),
-]
-# the official layout of a GF weight is (C, h, w, 2); ours is (h, w, C, 2)
-TRANSFORMS = {r'.*\.filter\.complex_weight': lambda w: w.permute(1, 2, 0, 3)}
+MMPRETRAIN_RULES = [(r'(backbone\..+|head\.fc\..+)', r'\1')]
 
 
 def is_mmpretrain(sd: Dict[str, Tensor]) -> bool:
@@ -79,7 +66,7 @@ def convert_hornet(sd: Dict[str, Tensor],
         arch = match_zoo_arch(inferred, HorNet.arch_zoo) or inferred
     mmpretrain = is_mmpretrain(sd)
     state_dict = rename_keys(
-        sd, MMPRETRAIN_RULES if mmpretrain else OFFICIAL_RULES, TRANSFORMS,
+        sd, MMPRETRAIN_RULES if mmpretrain else OFFICIAL_RULES,
         source='mmpretrain HorNet' if mmpretrain else 'official HorNet')
     head = state_dict.get('head.fc.weight')
     meta = dict(
