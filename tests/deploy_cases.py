@@ -61,10 +61,15 @@ def retinanet(family: str) -> str:
 
 
 def mask_rcnn(family: str) -> str:
+    neck = f'dict(in_channels={CHANNELS[family]}, out_channels=16)'
+    if family == 'AFNO':  # isotropic: the simple feature pyramid, then FPN
+        neck = ("[dict(type='mmspectral.SimpleFPN', in_channels=32), "
+                "dict(type='FPN', in_channels=[8, 16, 32, 32], "
+                'out_channels=16, num_outs=5)]')
     return (f"_base_ = '{CONFIGS}/tiny/mask-rcnn_gfnet-h-ti_fpn_60i_"
             "tiny-coco.py'\n"
             f'model = dict(backbone={backbone(family)}, '
-            f'neck=dict(in_channels={CHANNELS[family]}, out_channels=16), '
+            f'neck={neck}, '
             'rpn_head=dict(in_channels=16, feat_channels=16), '
             'roi_head=dict(bbox_roi_extractor=dict(out_channels=16), '
             'bbox_head=dict(in_channels=16, fc_out_channels=32), '
@@ -86,6 +91,7 @@ HEADS = {
     'classifier': ('AFNO', classifier),
     'retinanet': ('HorNet', retinanet),
     'mask_rcnn': ('GFNetH', mask_rcnn),
+    'mask_rcnn-simple-fpn': ('AFNO', mask_rcnn),
     'segmentor': ('AFNOMiT', segformer),
     'segmentor-spectformer': ('SpectFormerH', segformer),
 }
