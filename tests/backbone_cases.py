@@ -30,10 +30,17 @@ CASES = {
 
 
 def build(case: str, **kwargs):
-    """The case's backbone; every family with its four dense outputs by
-    default (HorNet's own default is mmpretrain's classification layout)."""
+    """The case's backbone, initialised (unless it loads a checkpoint);
+    every family with four dense outputs by default (HorNet's own default is
+    mmpretrain's classification layout; the isotropic families return three
+    inner blocks and the normed last one)."""
     cls, arch = CASES[case]
     if cls is HorNet:
         kwargs.setdefault('out_indices', (0, 1, 2, 3))
         kwargs.setdefault('gap_before_final_norm', False)
-    return cls(arch, **kwargs)
+    if case in ISOTROPIC:
+        kwargs.setdefault('out_indices', (0, 1, 2, -1))
+    model = cls(arch, **kwargs)
+    if (kwargs.get('init_cfg') or {}).get('type') != 'Pretrained':
+        model.init_weights()
+    return model

@@ -8,31 +8,31 @@ CONFIGS = REPO / 'configs'
 
 #: Small archs of the five families (a few seconds to export each).
 ARCHS = {
-    'GFNet': dict(embed_dims=[8, 16, 24, 32], depths=[1, 1, 1, 1],
-                  mlp_ratio=2),
+    'GFNetH': dict(embed_dims=[8, 16, 24, 32], depths=[1, 1, 1, 1],
+                   mlp_ratio=2),
     'AFNO': dict(embed_dims=32, depths=2, num_blocks=4, mlp_ratio=2),
     'AFNOMiT': dict(embed_dims=[8, 16, 24, 32], depths=[1, 1, 1, 1],
                     num_blocks=[1, 2, 2, 4], mlp_ratio=2),
     'HorNet': dict(base_dim=8, depths=[1, 1, 1, 1], orders=[2, 3, 4, 5],
                    global_filter_stages=(2, 3)),
-    'SpectFormer': dict(embed_dims=[8, 16, 24, 32], depths=[1, 1, 2, 1],
-                        num_heads=[1, 2, 3, 4], mlp_ratios=[2, 2, 2, 2],
-                        stem_hidden_dim=8),
+    'SpectFormerH': dict(embed_dims=[8, 16, 24, 32], depths=[1, 1, 2, 1],
+                         num_heads=[1, 2, 3, 4], mlp_ratios=[2, 2, 2, 2],
+                         stem_hidden_dim=8),
 }
 #: Channels of the four stages of each arch.
 CHANNELS = {
-    'GFNet': [8, 16, 24, 32],
-    'AFNO': [8, 16, 32, 32],
+    'GFNetH': [8, 16, 24, 32],
+    'AFNO': [32],
     'AFNOMiT': [8, 16, 24, 32],
     'HorNet': [8, 16, 32, 64],
-    'SpectFormer': [8, 16, 24, 32],
+    'SpectFormerH': [8, 16, 24, 32],
 }
 
 
 def backbone(family: str, out_indices=(0, 1, 2, 3), **extra) -> str:
     text = (f"dict(_delete_=True, type='mmspectral.{family}', "
             f'arch={ARCHS[family]!r}')
-    if family != 'AFNOMiT':
+    if family not in ('AFNOMiT', 'AFNO'):  # AFNO: its stride-16 map
         text += f', out_indices={tuple(out_indices)!r}'
     if family == 'HorNet':
         text += ', gap_before_final_norm=False'
@@ -44,7 +44,7 @@ def backbone(family: str, out_indices=(0, 1, 2, 3), **extra) -> str:
 def classifier(family: str) -> str:
     return (f"_base_ = '{CONFIGS}/afno/afno-ti_8xb128_in1k.py'\n"
             f'model = dict(backbone={backbone(family, (3, ))}, '
-            f'head=dict(num_classes=7, in_channels={CHANNELS[family][3]}), '
+            f'head=dict(num_classes=7, in_channels={CHANNELS[family][-1]}), '
             'train_cfg=None)\n'
             "test_dataloader = dict(dataset=dict(metainfo=dict(classes=("
             "'a', 'b', 'c', 'd', 'e', 'f', 'g'))))\n")
@@ -61,10 +61,15 @@ def retinanet(family: str) -> str:
 
 
 def mask_rcnn(family: str) -> str:
+    neck = f'dict(in_channels={CHANNELS[family]}, out_channels=16)'
+    if family == 'AFNO':  # isotropic: the simple feature pyramid, then FPN
+        neck = ("[dict(type='mmspectral.SimpleFPN', in_channels=32), "
+                "dict(type='FPN', in_channels=[8, 16, 32, 32], "
+                'out_channels=16, num_outs=5)]')
     return (f"_base_ = '{CONFIGS}/tiny/mask-rcnn_gfnet-h-ti_fpn_60i_"
             "tiny-coco.py'\n"
             f'model = dict(backbone={backbone(family)}, '
-            f'neck=dict(in_channels={CHANNELS[family]}, out_channels=16), '
+            f'neck={neck}, '
             'rpn_head=dict(in_channels=16, feat_channels=16), '
             'roi_head=dict(bbox_roi_extractor=dict(out_channels=16), '
             'bbox_head=dict(in_channels=16, fc_out_channels=32), '
@@ -85,9 +90,10 @@ def segformer(family: str) -> str:
 HEADS = {
     'classifier': ('AFNO', classifier),
     'retinanet': ('HorNet', retinanet),
-    'mask_rcnn': ('GFNet', mask_rcnn),
+    'mask_rcnn': ('GFNetH', mask_rcnn),
+    'mask_rcnn-simple-fpn': ('AFNO', mask_rcnn),
     'segmentor': ('AFNOMiT', segformer),
-    'segmentor-spectformer': ('SpectFormer', segformer),
+    'segmentor-spectformer': ('SpectFormerH', segformer),
 }
 
 

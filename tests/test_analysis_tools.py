@@ -70,8 +70,8 @@ def test_benchmark_layers_rejects_a_bad_image_size(capsys):
 
 
 def test_filterless_copy_removes_every_filter():
-    from mmspectral.models.backbones import GFNet
-    model = GFNet('h-ti').eval()
+    from mmspectral.models.backbones import GFNetH
+    model = GFNetH('h-ti').eval()
     free = benchmark_layers.filterless_copy(model)
     assert not any(isinstance(m, benchmark_layers.GlobalFilter)
                    for m in free.modules())

@@ -149,10 +149,10 @@ def test_filter_plots_refuse_it(exploit, tmp_path):
 
 
 def test_pretrained_init_refuses_it(exploit):
-    from mmspectral.models import GFNet
-    model = GFNet(arch=dict(embed_dims=[8, 8, 8, 8], depths=[1, 1, 1, 1],
-                            mlp_ratio=1),
-                  init_cfg=dict(type='Pretrained', checkpoint=str(exploit)))
+    from mmspectral.models import GFNetH
+    model = GFNetH(arch=dict(embed_dims=[8, 8, 8, 8], depths=[1, 1, 1, 1],
+                             mlp_ratio=1),
+                   init_cfg=dict(type='Pretrained', checkpoint=str(exploit)))
     with pytest.raises(CheckpointError, match='was refused'):
         model.init_weights()
 

@@ -250,7 +250,7 @@ def test_exported_model_matches_pytorch(head, exported):
 def test_exported_backbone_dft_lowering_dynamic_batch(tmp_path):
     path = tmp_path / 'backbone.onnx'
     model, meta, inputs = _export_case(
-        backbone_config(tmp_path, 'GFNet'), path, backbone_only=True,
+        backbone_config(tmp_path, 'GFNetH'), path, backbone_only=True,
         lowering='dft', dynamic=True)
     assert meta['task'] == 'backbone' and meta['lowering'] == 'dft'
     assert 'DFT' in _ops(path)

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from mmspectral.models import GFNet
+from mmspectral.models import GFNet, GFNetH, SimpleFPN
 from backbone_cases import ISOTROPIC, PYRAMID
 
 TINY_PYRAMID = PYRAMID[1]
@@ -50,29 +50,32 @@ def count(module):
 
 @pytest.mark.parametrize('arch', sorted(PUBLISHED_PARAMS))
 def test_parameter_counts_match_the_published_architecture(arch):
-    model = GFNet(arch, out_indices=(3, ) if arch.startswith('h-') else (2, ))
+    model = GFNetH(arch, out_indices=(3, )) if arch.startswith('h-') else \
+        GFNet(arch)
     total = count(model) + model.embed_dims[-1] * 1000 + 1000  # linear head
     assert total == architecture_params(arch)
     assert abs(total / 1e6 - PUBLISHED_PARAMS[arch]) <= 0.52
 
 
 def test_pyramid_channels_and_strides():
-    model = GFNet(TINY_PYRAMID).eval()
+    model = GFNetH(TINY_PYRAMID).eval()
     outs = model(torch.randn(2, 3, 97, 130))
     assert model.out_channels == [8, 16, 24, 32]
     assert [o.shape[-2:] for o in outs] == [(25, 33), (13, 17), (7, 9), (4, 5)]
 
 
 def test_isotropic_simple_pyramid_channels():
-    assert GFNet(TINY_ISOTROPIC).out_channels == [8, 16, 32, 32]
+    backbone = GFNet(TINY_ISOTROPIC)
+    assert backbone.out_channels == [32]
+    assert SimpleFPN(*backbone.out_channels).out_channels == [8, 16, 32, 32]
 
 
 def test_filter_sizes_follow_pretrain_img_size():
-    model = GFNet(TINY_PYRAMID, pretrain_img_size=384)
+    model = GFNetH(TINY_PYRAMID, pretrain_img_size=384)
     assert [s[0].filter.complex_weight.shape[:2] for s in model.stages] == [
         (96, 49), (48, 25), (24, 13), (12, 7)]
 
 
 def test_pyramid_arch_needs_four_stages():
     with pytest.raises(ValueError, match=r'four embed_dims'):
-        GFNet(dict(embed_dims=[8, 16], depths=[1, 1], mlp_ratio=4))
+        GFNetH(dict(embed_dims=[8, 16], depths=[1, 1], mlp_ratio=4))

@@ -91,3 +91,44 @@ def test_mmpretrain_dict_arch_with_dw_cfg():
         HorNet(dict(arch, global_filter_stages=(2, 3)))
     with pytest.raises(ValueError, match='neither'):
         HorNet(dict(arch, dw_cfg=[dict(type='DW', kernel_size=5)] * 4))
+
+
+def test_mmpretrain_checkpoint_loads_with_no_converter(tmp_path):
+    """A checkpoint of mmpretrain's HorNet-T-GF classifier (its own config
+    and class) loads strictly into our config of the same model and gives
+    the same logits: the two share the key layout."""
+    import mmpretrain
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+    from mmengine.runner import load_checkpoint
+    from mmpretrain.registry import MODELS
+
+    from conftest import REPO
+    theirs_cfg = Config.fromfile(
+        f'{mmpretrain.__path__[0]}/.mim/configs/hornet/'
+        'hornet-tiny-gf_8xb128_in1k.py')
+    ours_cfg = Config.fromfile(
+        REPO / 'configs/hornet/hornet-t-gf_8xb128_in1k.py')
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        theirs = MODELS.build(theirs_cfg.model)
+        ours = MODELS.build(ours_cfg.model)
+    assert type(theirs.backbone) is MMPretrainHorNet
+    assert type(ours.backbone) is HorNet
+    theirs.init_weights()
+    with torch.no_grad():  # a layer scale of 1e-5 would hide differences
+        for name, param in theirs.named_parameters():
+            if 'gamma' in name:
+                param.uniform_(0.2, 0.8)
+    path = tmp_path / 'hornet-tiny-gf_mmpretrain.pth'
+    torch.save({'state_dict': theirs.state_dict(), 'meta': {}}, path)
+    load_checkpoint(ours, str(path), strict=True)
+    assert ours.state_dict().keys() == theirs.state_dict().keys()
+    theirs.eval()
+    ours.eval()
+    x = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():
+        expected = theirs(x, mode='tensor')
+        assert torch.allclose(ours(x, mode='tensor'), expected, atol=1e-4,
+                              rtol=1e-4)
+        # and our own save/load keeps that layout
+        ours.load_state_dict(ours.state_dict(), strict=True)

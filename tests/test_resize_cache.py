@@ -3,7 +3,7 @@ at any number of input sizes, never stale, and hit at a repeated size."""
 import pytest
 import torch
 
-from mmspectral.models import GFNet
+from mmspectral.models import GFNetH
 from mmspectral.models.layers import GlobalFilter, PositionEmbedding
 from mmspectral.models.layers import global_filter as gf_module
 
@@ -44,8 +44,8 @@ def test_repeated_size_hits_and_new_sizes_evict_the_oldest(resize_calls):
 
 @torch.no_grad()
 def test_memory_is_flat_after_the_bound():
-    model = GFNet(arch=dict(embed_dims=[8, 8, 8, 8], depths=[1, 1, 1, 1],
-                            mlp_ratio=1), resize_cache_size=3).eval()
+    model = GFNetH(arch=dict(embed_dims=[8, 8, 8, 8], depths=[1, 1, 1, 1],
+                             mlp_ratio=1), resize_cache_size=3).eval()
     held = []
     for i in range(12):  # twelve distinct input sizes
         model(torch.randn(1, 3, 64 + 8 * i, 96))
@@ -105,8 +105,8 @@ def test_nothing_is_cached_in_training_or_when_disabled(resize_calls):
 
 
 def test_backbones_pass_the_bound_to_every_layer():
-    model = GFNet(arch=dict(embed_dims=[8, 8, 8, 8], depths=[1, 1, 1, 1],
-                            mlp_ratio=1), resize_cache_size=5)
+    model = GFNetH(arch=dict(embed_dims=[8, 8, 8, 8], depths=[1, 1, 1, 1],
+                             mlp_ratio=1), resize_cache_size=5)
     assert {cache.max_entries for cache in model.resize_caches()} == {5}
     with pytest.raises(ValueError, match='cache size must be an int >= 0'):
-        GFNet('h-ti', resize_cache_size=-1)
+        GFNetH('h-ti', resize_cache_size=-1)

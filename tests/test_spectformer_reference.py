@@ -59,8 +59,8 @@ def test_hierarchical_fixture():
 
 def test_hierarchical_dense_outputs_share_the_weights():
     fixture, state_dict, model = hierarchical()
-    from mmspectral.models import SpectFormer
-    dense = SpectFormer(model.arch_settings).eval()
+    from mmspectral.models import SpectFormerH
+    dense = SpectFormerH(model.arch_settings).eval()
     missing = dense.load_state_dict(
         backbone_part(state_dict), strict=False)
     assert not missing.missing_keys

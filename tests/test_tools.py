@@ -149,9 +149,9 @@ def test_checkpoint_of_another_arch(trained_seg, tmp_path, work_dir):
 
 def test_pretrained_checkpoint_of_another_arch(tiny_data, tmp_path,
                                                work_dir):
-    from mmspectral.models import GFNet
+    from mmspectral.models import GFNetH
     ckpt = tmp_path / 'gfnet-h-s.pth'
-    torch.save({'state_dict': {f'backbone.{k}': v for k, v in GFNet(
+    torch.save({'state_dict': {f'backbone.{k}': v for k, v in GFNetH(
         'h-s').state_dict().items()}}, ckpt)
     for path, needles in (
             (ckpt, ["does not fit this GFNetH arch 'h-ti'"]),

@@ -8,6 +8,5 @@ model = dict(
         _delete_=True,
         type='mmspectral.AFNO',
         arch='ti',
-        out_indices=(2, ),  # the normed stride-16 map
         drop_path_rate=0.1),
     head=dict(in_channels=256))

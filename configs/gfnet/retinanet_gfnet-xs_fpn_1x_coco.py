@@ -1,9 +1,28 @@
 _base_ = './retinanet_gfnet-h-ti_fpn_1x_coco.py'
 
+# isotropic: the backbone's normed stride-16 map goes through the simple
+# feature pyramid, then the FPN; stride 4 is not used by RetinaNet's FPN:
+# leave it out, so that no parameter goes without a gradient
 model = dict(
     backbone=dict(
+        _delete_=True,
         type='mmspectral.GFNet',
         arch='xs',
         drop_path_rate=0.1,
-        init_cfg=dict(checkpoint='checkpoints/gfnet-xs_in1k.pth')),
-    neck=dict(in_channels=[192, 384, 384]))
+        init_cfg=dict(
+            type='Pretrained',
+            checkpoint='checkpoints/gfnet-xs_in1k.pth',
+            prefix='backbone.')),
+    neck=[
+        dict(
+            type='mmspectral.SimpleFPN',
+            in_channels=384,
+            out_indices=(1, 2, 3)),
+        dict(
+            type='FPN',
+            in_channels=[192, 384, 384],
+            out_channels=256,
+            start_level=0,
+            add_extra_convs='on_input',
+            num_outs=5),
+    ])

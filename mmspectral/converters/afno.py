@@ -54,7 +54,4 @@ def build_afno_backbone(meta: dict):
     """The AFNO backbone an mmspectral AFNO checkpoint loads into (the
     classification layout: the normed stride-16 map)."""
     from mmspectral.models import AFNO
-    return AFNO(
-        arch=meta['arch'],
-        pretrain_img_size=meta['pretrain_img_size'],
-        out_indices=(2, ))
+    return AFNO(arch=meta['arch'], pretrain_img_size=meta['pretrain_img_size'])

@@ -28,6 +28,44 @@ ISOTROPIC_RULES = [
 ]
 
 
+# the heads of the official dense checkpoints (mmdet 2.x FPN, RPN, cascade
+# box and mask heads; mmseg 0.x UperNet and FCN heads), whose key names
+# mmdet 3 / mmseg 1 kept: each is placed unchanged, and a key none of these
+# rules names stops the conversion
+_CONV_MODULE = r'(conv\.(weight|bias)|bn\.(weight|bias|running_mean|running_var|num_batches_tracked))'  # noqa
+DENSE_HEAD_RULES = [
+    (rf'neck\.(lateral|fpn)_convs\.\d+\.{_CONV_MODULE}', r'\g<0>'),
+    (r'rpn_head\.rpn_(conv|cls|reg)\.(weight|bias)', r'\g<0>'),
+    (rf'roi_head\.bbox_head\.\d+\.(shared_convs\.\d+\.{_CONV_MODULE}|'
+     r'shared_fcs\.\d+\.(weight|bias)|fc_(cls|reg)\.(weight|bias))', r'\g<0>'),
+    (rf'roi_head\.mask_head\.\d+\.(convs\.\d+\.{_CONV_MODULE}|'
+     r'(upsample|conv_logits)\.(weight|bias))', r'\g<0>'),
+    (rf'decode_head\.(psp_modules\.\d+\.1|bottleneck|lateral_convs\.\d+|'
+     rf'fpn_convs\.\d+|fpn_bottleneck)\.{_CONV_MODULE}', r'\g<0>'),
+    (rf'auxiliary_head\.convs\.\d+\.{_CONV_MODULE}', r'\g<0>'),
+    (r'(decode|auxiliary)_head\.conv_seg\.(weight|bias)', r'\g<0>'),
+]
+
+
+def dense_task(state_dict: Dict[str, Tensor]) -> Optional[str]:
+    """``'detection'`` or ``'segmentation'`` for a detector's or a
+    segmentor's state dict (by its heads), None for a backbone's."""
+    if any(k.startswith(('roi_head.', 'rpn_head.')) for k in state_dict):
+        return 'detection'
+    if any(k.startswith('decode_head.') for k in state_dict):
+        return 'segmentation'
+    return None
+
+
+def dense_num_classes(state_dict: Dict[str, Tensor]) -> int:
+    """The class count of a detector's box head or a segmentor's decode
+    head."""
+    weight = state_dict.get('roi_head.bbox_head.0.fc_cls.weight')
+    if weight is not None:
+        return weight.shape[0] - 1  # the background class
+    return state_dict['decode_head.conv_seg.weight'].shape[0]
+
+
 def grid_side(pos_embed: Tensor) -> int:
     """The side of the square token grid of a ``(1, N, C)`` embedding."""
     side = int(round(math.sqrt(pos_embed.shape[1])))

@@ -84,16 +84,20 @@ def convert_gfnet(sd: Dict[str, Tensor],
     return state_dict, meta
 
 
+def is_pyramid_arch(arch: Union[str, dict]) -> bool:
+    """Whether ``arch`` is one of :class:`GFNetH` (else :class:`GFNet`)."""
+    if isinstance(arch, str):
+        return arch.lower().startswith('h-')
+    return not isinstance(arch.get('embed_dims'), int)
+
+
 def build_gfnet_backbone(meta: dict):
     """The GFNet backbone an mmspectral GFNet checkpoint loads into: the
-    classification layout, i.e. only the last (normed) stride output."""
+    classification layout, i.e. only the last (normed) output."""
     from mmspectral.models import GFNet, GFNetH
-    model = GFNet(arch=meta['arch'],
-                  pretrain_img_size=meta['pretrain_img_size'],
-                  out_indices=(3, ))
-    if isinstance(model, GFNetH):
-        return model
-    # isotropic: the stride-16 map itself, not the pyramid's pooled level
+    if is_pyramid_arch(meta['arch']):
+        return GFNetH(arch=meta['arch'],
+                      pretrain_img_size=meta['pretrain_img_size'],
+                      out_indices=(3, ))
     return GFNet(arch=meta['arch'],
-                 pretrain_img_size=meta['pretrain_img_size'],
-                 out_indices=(2, ))
+                 pretrain_img_size=meta['pretrain_img_size'])

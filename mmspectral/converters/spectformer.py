@@ -117,6 +117,4 @@ def build_spectformer_backbone(meta: dict):
             out_indices=(3, ),
             out_type='cls_token')
     return SpectFormer(
-        arch=meta['arch'],
-        pretrain_img_size=meta['pretrain_img_size'],
-        out_indices=(2, ))
+        arch=meta['arch'], pretrain_img_size=meta['pretrain_img_size'])

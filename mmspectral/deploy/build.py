@@ -150,7 +150,7 @@ def _num_classes(model, task: str) -> Optional[int]:
 
 
 def _backbone_name(cfg, model) -> str:
-    """The backbone's registered name (``GFNet`` for every GFNet arch)."""
+    """The backbone's registered name."""
     name = (cfg.model.get('backbone') or {}).get('type')
     if isinstance(name, str):
         return name.split('.')[-1]

@@ -254,8 +254,9 @@ def build_backbone(name: str, resize_cache_size: int = 2) -> nn.Module:
     if family not in FAMILIES or not arch:
         raise SystemExit(f'--backbone {name!r}: expected FAMILY-ARCH with '
                          f'FAMILY one of {list(FAMILIES)}, e.g. gfnet-h-s')
+    hierarchical = 'H' if arch.startswith('h-') else ''  # GFNetH, ...
     return MODELS.build(
-        dict(type=FAMILIES[family], arch=arch,
+        dict(type=FAMILIES[family] + hierarchical, arch=arch,
              resize_cache_size=resize_cache_size))
 
 

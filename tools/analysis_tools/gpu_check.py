@@ -66,6 +66,8 @@ FAMILIES = {
         stem_hidden_dim=8), 'h-s'),
 }  # yapf: disable
 DENSE = dict(out_indices=(0, 1, 2, 3))
+# isotropic backbones return their one stride-16 map by default
+ISOTROPIC = ('GFNet', 'AFNO', 'SpectFormer')
 
 
 def parse_args(argv=None):
@@ -92,8 +94,9 @@ def build(family: str, quick: bool, **kwargs) -> nn.Module:
     name, tiny, real = FAMILIES[family]
     if name == 'HorNet':
         kwargs.setdefault('gap_before_final_norm', False)
+    dense = {} if name in ISOTROPIC else DENSE
     return MODELS.build(dict(type=name, arch=tiny if quick else real,
-                             **DENSE, **kwargs))
+                             **dense, **kwargs))
 
 
 def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -302,7 +305,8 @@ def peers(quick: bool) -> Dict[str, Callable[[], nn.Module]]:
 def build_named(name: str, arch: str) -> nn.Module:
     import mmspectral  # noqa: F401
     from mmspectral.registry import MODELS
-    return MODELS.build(dict(type=name, arch=arch, **DENSE))
+    dense = {} if name in ISOTROPIC else DENSE
+    return MODELS.build(dict(type=name, arch=arch, **dense))
 
 
 def speed_section(args) -> str:

@@ -123,11 +123,10 @@ def build_backbone(name: str) -> torch.nn.Module:
     import mmspectral  # noqa: F401
     from mmspectral.registry import MODELS
     family, _, arch = name.partition('-')
-    cfg = dict(type=FAMILIES[family], arch=arch)
+    hierarchical = 'H' if arch.startswith('h-') else ''  # GFNetH, ...
+    cfg = dict(type=FAMILIES[family] + hierarchical, arch=arch)
     if family == 'hornet':  # the dense layout, as the detection configs
         cfg.update(out_indices=(0, 1, 2, 3), gap_before_final_norm=False)
-    elif family != 'afnomit':
-        cfg.update(out_indices=(0, 1, 2, 3))
     return MODELS.build(cfg).eval()
 
 

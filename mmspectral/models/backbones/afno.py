@@ -4,9 +4,8 @@ Guibas et al., ICLR 2022, https://arxiv.org/abs/2111.13587.
 Reproduces the behaviour and checkpoints of AFNONet in
 https://github.com/NVlabs/AFNO-transformer (``classification/afnonet.py``).
 """
-from typing import Sequence, Union
+from typing import Union
 
-import numpy as np
 import torch.nn as nn
 from mmcv.cnn import build_norm_layer
 from mmcv.cnn.bricks import DropPath
@@ -14,7 +13,7 @@ from torch import Tensor
 
 from mmspectral.registry import MODELS
 from ..layers import AFNO2d, CheckpointedBlock, Mlp
-from .base import IsotropicBackbone, deit_init, normalize_out_indices
+from .base import IsotropicBackbone
 
 
 class AFNOBlock(CheckpointedBlock):
@@ -78,10 +77,10 @@ class AFNO(IsotropicBackbone):
     """AFNONet: a ViT-style isotropic backbone whose token mixer is AFNO.
 
     Patch embedding and a learned position embedding (resized to the input
-    grid), AFNO blocks, a final norm, and the shared
-    :class:`SimpleFeaturePyramid` that turns the stride-16 map into strides
-    4, 8, 16 and 32 for dense heads. Any input size works; the image is
-    zero-padded to a multiple of the patch size.
+    grid), AFNO blocks and a final norm (see :class:`IsotropicBackbone`;
+    chain :class:`~mmspectral.models.necks.SimpleFPN` for dense heads). Any
+    input size works; the image is zero-padded to a multiple of the patch
+    size.
 
     The arch zoo (no official ImageNet weights are published, so these are
     the configurations the official code names):
@@ -99,30 +98,14 @@ class AFNO(IsotropicBackbone):
             ``depths``, ``num_blocks``, ``mlp_ratio`` and optionally
             ``hidden_size_factor`` and ``patch_size`` (16). Defaults to
             ``'ti'``.
-        in_channels (int): Input channels. Defaults to 3.
-        pretrain_img_size (int): Image size the position embedding is stored
-            for. Defaults to 224.
-        out_indices (Sequence[int]): Pyramid levels to return, from 0..3
-            (strides 4, 8, 16, 32). Defaults to ``(0, 1, 2, 3)``.
-        frozen_stages (int): See :class:`SpectralBackbone`. Defaults to -1.
-        norm_eval (bool): See :class:`SpectralBackbone`. Defaults to False.
-        with_cp (bool): Gradient checkpointing per block. Defaults to False.
-        drop_rate (float): Dropout after the position embedding and in the
-            MLPs. Defaults to 0.
-        drop_path_rate (float): Stochastic depth, linear over the blocks.
-            Defaults to 0.
         sparsity_threshold (float): AFNO softshrink. Defaults to 0.01.
         hard_thresholding_fraction (float): Kept fraction of frequencies per
             axis (see :func:`kept_mode_indices`). Defaults to 1.
         double_skip (bool): The official ``--double-skip`` block variant.
             Defaults to False, the official default.
-        norm_cfg (dict): Norm config. Defaults to ``dict(type='LN',
-            eps=1e-6)``.
-        pyramid_norm_cfg (dict): Norm inside the simple feature pyramid.
-            Defaults to ``dict(type='LN2d', eps=1e-6)``.
-        resize_cache_size (int): See :class:`SpectralBackbone`. Defaults
-            to 2.
-        init_cfg (dict, optional): See :class:`SpectralBackbone`.
+        **kwargs: The arguments every backbone shares, see
+            :class:`SpectralBackbone` (``out_indices`` defaults to -1, the
+            normed last block; AFNO has no global filters to resize).
     """
     arch_zoo = {
         **dict.fromkeys(['ti', 'tiny'], {
@@ -137,50 +120,30 @@ class AFNO(IsotropicBackbone):
     }  # yapf: disable
     essential_keys = ('embed_dims', 'depths', 'num_blocks', 'mlp_ratio')
     optional_keys = ('hidden_size_factor', 'patch_size')
+    default_resize_mode = None
 
     def __init__(self,
                  arch: Union[str, dict] = 'ti',
-                 in_channels: int = 3,
-                 pretrain_img_size: int = 224,
-                 out_indices: Sequence[int] = (0, 1, 2, 3),
-                 frozen_stages: int = -1,
-                 norm_eval: bool = False,
-                 with_cp: bool = False,
-                 drop_rate: float = 0.,
-                 drop_path_rate: float = 0.,
+                 *,
                  sparsity_threshold: float = 0.01,
                  hard_thresholding_fraction: float = 1.,
                  double_skip: bool = False,
-                 norm_cfg: dict = dict(type='LN', eps=1e-6),
-                 pyramid_norm_cfg: dict = dict(type='LN2d', eps=1e-6),
-                 resize_cache_size: int = 2,
-                 init_cfg=None):
-        super().__init__(frozen_stages, norm_eval, init_cfg,
-                         resize_cache_size)
-        self.arch_settings = self.check_arch(arch)
-        self.arch_name = arch
-        dims, depth = (self.arch_settings['embed_dims'],
-                       self.arch_settings['depths'])
-        self.out_indices = normalize_out_indices(out_indices, 4, 'AFNO')
-        self.build_patch_embed(in_channels, dims,
-                               self.arch_settings.get('patch_size', 16),
-                               pretrain_img_size, drop_rate)
-        rates = np.linspace(0, drop_path_rate, depth).tolist()
-        blocks = nn.Sequential(*[
+                 **kwargs):
+        super().__init__(arch, **kwargs)
+        settings = self.arch_settings
+        depth = settings['depths']
+        self.blocks = nn.Sequential(*[
             AFNOBlock(
-                dims,
-                self.arch_settings['num_blocks'],
-                mlp_ratio=self.arch_settings['mlp_ratio'],
-                hidden_size_factor=self.arch_settings.get(
-                    'hidden_size_factor', 1),
+                settings['embed_dims'],
+                settings['num_blocks'],
+                mlp_ratio=settings['mlp_ratio'],
+                hidden_size_factor=settings.get('hidden_size_factor', 1),
                 sparsity_threshold=sparsity_threshold,
                 hard_thresholding_fraction=hard_thresholding_fraction,
                 double_skip=double_skip,
-                drop_rate=drop_rate,
-                drop_path_rate=rates[i],
-                norm_cfg=norm_cfg,
-                with_cp=with_cp) for i in range(depth)
+                drop_rate=self.drop_rate,
+                drop_path_rate=rate,
+                norm_cfg=self.norm_cfg,
+                with_cp=self.with_cp)
+            for rate in self.stage_drop_path_rates([depth])[0]
         ])
-        self.build_isotropic_layers(blocks, dims, norm_cfg, pyramid_norm_cfg)
-        self.apply(deit_init)
-        self.finish_build()

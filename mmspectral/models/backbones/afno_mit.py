@@ -8,9 +8,8 @@ follow mmseg's ``MixVisionTransformer``, so an mmseg MiT checkpoint loads
 into every weight that still exists (patch embeddings, Mix-FFNs, norms).
 """
 import re
-from typing import Sequence, Union
+from typing import Union
 
-import numpy as np
 import torch.nn as nn
 from mmcv.cnn import build_norm_layer
 from mmcv.cnn.bricks import DropPath
@@ -18,8 +17,7 @@ from torch import Tensor
 
 from mmspectral.registry import MODELS
 from ..layers import AFNO2d, CheckpointedBlock
-from .base import (SpectralBackbone, conv_fan_out_init, deit_init,
-                   normalize_out_indices)
+from .base import SpectralBackbone
 
 
 class AFNOMiTLayer(CheckpointedBlock):
@@ -93,25 +91,16 @@ class AFNOMiT(SpectralBackbone):
             (the four stage widths), ``depths`` (layers per stage) and
             ``num_blocks`` (AFNO blocks per stage), and optionally
             ``mlp_ratio`` (Mix-FFN width ratio, 4). Defaults to ``'b0'``.
-        in_channels (int): Input channels. Defaults to 3.
-        out_indices (Sequence[int]): Stages to return, from 0..3. Defaults to
-            ``(0, 1, 2, 3)``.
-        frozen_stages (int): See :class:`SpectralBackbone`; the stem is the
-            first patch embedding. Defaults to -1.
-        norm_eval (bool): See :class:`SpectralBackbone`. Defaults to False.
-        with_cp (bool): Gradient checkpointing per layer. Defaults to False.
-        drop_rate (float): Dropout in the Mix-FFNs. Defaults to 0.
-        drop_path_rate (float): Stochastic depth, linear over the layers.
-            Defaults to 0.
         sparsity_threshold (float): AFNO softshrink. Defaults to 0.01.
         hard_thresholding_fraction (float): Kept fraction of frequencies per
             axis; the paper keeps 25% of the modes (0.5 per axis) at a cost of
             ~0.05 mIoU. Defaults to 1.
-        norm_cfg (dict): Norm config. Defaults to ``dict(type='LN',
-            eps=1e-6)``.
-        init_cfg (dict, optional): See :class:`SpectralBackbone`. An mmseg
-            MiT checkpoint loads into the patch embeddings, Mix-FFNs and
-            norms; its attention weights are skipped.
+        **kwargs: The arguments every backbone shares, see
+            :class:`SpectralBackbone` (the stem of ``frozen_stages`` is the
+            first patch embedding; AFNO-MiT stores nothing for an image size
+            and has no global filters). ``init_cfg`` may load an mmseg MiT
+            checkpoint: its patch embeddings, Mix-FFNs and norms fit, its
+            attention weights are skipped.
     """
     arch_zoo = {
         'b0': {'embed_dims': [32, 64, 160, 256], 'depths': [2, 2, 2, 2],
@@ -131,67 +120,54 @@ class AFNOMiT(SpectralBackbone):
     optional_keys = ('mlp_ratio', )
     # an mmseg MiT checkpoint has attention where this backbone has AFNO
     # mixers, which train from scratch
-    pretrained_missing_ok = re.compile(r'^(norm\d*|pyramid)\.|\.filter\.')
-    pretrained_unused_ok = re.compile(r'^(norm\d*|pyramid)\.|\.attn\.')
+    pretrained_missing_ok = re.compile(r'^norm\d*\.|\.filter\.')
+    pretrained_unused_ok = re.compile(r'^norm\d*\.|\.attn\.')
     pretrained_source = ('Use an mmseg MiT checkpoint of the same width (the '
                          "one mmseg's SegFormer config of that size loads)")
     patch_sizes, strides = (7, 3, 3, 3), (4, 2, 2, 2)
 
+    default_resize_mode = None
+    stores_sized_weights = False
+    fan_out_conv_init = True
+
     def __init__(self,
                  arch: Union[str, dict] = 'b0',
-                 in_channels: int = 3,
-                 out_indices: Sequence[int] = (0, 1, 2, 3),
-                 frozen_stages: int = -1,
-                 norm_eval: bool = False,
-                 with_cp: bool = False,
-                 drop_rate: float = 0.,
-                 drop_path_rate: float = 0.,
+                 *,
                  sparsity_threshold: float = 0.01,
                  hard_thresholding_fraction: float = 1.,
-                 norm_cfg: dict = dict(type='LN', eps=1e-6),
-                 init_cfg=None):
-        super().__init__(frozen_stages, norm_eval, init_cfg)
+                 **kwargs):
+        super().__init__(arch, **kwargs)
         from mmseg.models.utils import PatchEmbed
-        self.arch_settings = self.check_arch(arch)
-        self.arch_name = arch
-        self.in_channels = in_channels
-        self.out_indices = normalize_out_indices(out_indices, 4, 'AFNOMiT')
-        dims, depths = (self.arch_settings['embed_dims'],
-                        self.arch_settings['depths'])
+        dims = self.embed_dims
         mlp_ratio = self.arch_settings.get('mlp_ratio', 4)
-        self.embed_dims = list(dims)
-        rates = np.linspace(0, drop_path_rate, sum(depths)).tolist()
         self.layers = nn.ModuleList()
-        for i, depth in enumerate(depths):
-            start = sum(depths[:i])
+        for i, rates in enumerate(
+                self.stage_drop_path_rates(self.arch_settings['depths'])):
             self.layers.append(
                 nn.ModuleList([
                     PatchEmbed(
-                        in_channels=in_channels if i == 0 else dims[i - 1],
+                        in_channels=self.in_channels if i == 0 else
+                        dims[i - 1],
                         embed_dims=dims[i],
                         kernel_size=self.patch_sizes[i],
                         stride=self.strides[i],
                         padding=self.patch_sizes[i] // 2,
-                        norm_cfg=norm_cfg),
+                        norm_cfg=self.norm_cfg),
                     nn.ModuleList([
                         AFNOMiTLayer(
                             dims[i],
                             self.arch_settings['num_blocks'][i],
                             mlp_ratio * dims[i],
-                            drop_rate=drop_rate,
-                            drop_path_rate=rates[start + j],
+                            drop_rate=self.drop_rate,
+                            drop_path_rate=rate,
                             sparsity_threshold=sparsity_threshold,
                             hard_thresholding_fraction=(
                                 hard_thresholding_fraction),
-                            norm_cfg=norm_cfg,
-                            with_cp=with_cp) for j in range(depth)
+                            norm_cfg=self.norm_cfg,
+                            with_cp=self.with_cp) for rate in rates
                     ]),
-                    build_norm_layer(norm_cfg, dims[i])[1],
+                    build_norm_layer(self.norm_cfg, dims[i])[1],
                 ]))
-        self.out_channels = [dims[i] for i in self.out_indices]
-        self.apply(deit_init)
-        self.apply(conv_fan_out_init)
-        self.finish_build()
 
     def stage_parts(self, index: int) -> list:
         if index == 0:

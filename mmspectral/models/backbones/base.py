@@ -1,9 +1,10 @@
-"""What every mmspectral backbone shares: arch lookup and the dense-prediction
-arguments (``out_indices``, ``frozen_stages``, ``norm_eval``), with one
-meaning across families."""
+"""What every mmspectral backbone shares: the arch lookup, the arguments of
+dense prediction and training (one meaning across families), weight
+initialisation and pretrained loading."""
 import math
 import os.path as osp
 import re
+from abc import ABCMeta
 from typing import Iterable, List, Optional, Sequence, Union
 
 import numpy as np
@@ -11,7 +12,6 @@ import torch.nn as nn
 from mmcv.cnn import build_norm_layer
 from mmengine.logging import MMLogger
 from mmengine.model import BaseModule
-from mmengine.model.weight_init import trunc_normal_
 from torch import Tensor
 from torch.nn.modules.batchnorm import _BatchNorm
 
@@ -19,8 +19,14 @@ from mmspectral.checkpoint import (CheckpointError, check_dtypes, check_finite,
                                    is_remote, listing, raise_unless_fits,
                                    read_checkpoint, size_mismatches,
                                    state_dict_of)
-from ..layers import (PositionEmbedding, ResizeCache, SimpleFeaturePyramid,
-                      pad_to_multiple)
+from ..layers import PositionEmbedding, ResizeCache, pad_to_multiple
+
+# the DeiT/timm initialisation of the official GFNet, AFNO and SpectFormer
+# code (spectral weights and position embeddings initialise themselves)
+DEIT_INIT = [
+    dict(type='TruncNormal', layer='Linear', std=.02, bias=0.),
+    dict(type='Constant', layer='LayerNorm', val=1., bias=0.),
+]
 
 
 def resolve_arch(arch: Union[str, dict], arch_zoo: dict, family: str,
@@ -52,23 +58,11 @@ def resolve_arch(arch: Union[str, dict], arch_zoo: dict, family: str,
     return dict(arch)
 
 
-def deit_init(module: nn.Module):
-    """The DeiT/timm initialisation the official GFNet, AFNO and SpectFormer
-    code apply: truncated-normal linear weights (std 0.02), zero biases, unit
-    LayerNorms. (Spectral weights and position embeddings initialise
-    themselves.)"""
-    if isinstance(module, nn.Linear):
-        trunc_normal_(module.weight, std=.02)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.LayerNorm):
-        nn.init.ones_(module.weight)
-        nn.init.zeros_(module.bias)
-
-
 def conv_fan_out_init(module: nn.Module):
-    """Convolutions normal with std ``sqrt(2 / fan_out)``, zero bias: the
-    initialisation of PVTv2, SegFormer's MiT and hierarchical SpectFormer."""
+    """Convolutions normal with std ``sqrt(2 / fan_out)`` (fan-out per group),
+    zero bias: the initialisation of PVTv2, SegFormer's MiT and hierarchical
+    SpectFormer, which mmengine's ``Kaiming`` init gives only for ungrouped
+    convolutions."""
     if isinstance(module, nn.Conv2d):
         fan_out = module.kernel_size[0] * module.kernel_size[1] * \
             module.out_channels // module.groups
@@ -92,100 +86,228 @@ def normalize_out_indices(out_indices: Union[int, Sequence[int]],
     return tuple(sorted(set(result)))
 
 
-class SpectralBackbone(BaseModule):
-    """Base class of the mmspectral backbones, and the one place the
-    arguments they share are defined; each family's docstring refers here.
+class _FinishedAfterInit(ABCMeta):
+    """Calls :meth:`SpectralBackbone._finish_build` once the outermost
+    ``__init__`` has built every layer, so no family has to remember to."""
 
-    Subclasses set ``arch_zoo`` (the published variants), ``essential_keys``
-    and ``optional_keys`` (the keys of a dict arch: what the published
-    variants differ in, i.e. the shapes of the weights, never training
-    settings), build their layers, and implement :meth:`stage_parts`.
+    def __call__(cls, *args, **kwargs):
+        backbone = super().__call__(*args, **kwargs)
+        backbone._finish_build()
+        return backbone
 
-    Shared arguments of every family (not all are taken by this base):
 
-    * ``arch`` (str | dict): a name of ``arch_zoo`` or a dict with the
-      family's keys; an unknown name or a bad dict is a ValueError listing
-      the valid choices.
-    * ``out_indices`` (Sequence[int]): outputs from 0..3, of strides 4, 8,
-      16 and 32.
-    * ``with_cp`` (bool): activation checkpointing in every block.
-    * ``drop_rate`` (float): dropout in the MLPs (and after the position
-      embedding where there is one).
-    * ``drop_path_rate`` (float): stochastic depth, increasing linearly over
-      the blocks up to this value.
-    * ``resize_mode`` (str): how global filters adapt to other input sizes,
-      see :class:`~mmspectral.models.layers.GlobalFilter`. ``'frequency'``
-      (GFNet, SpectFormer: their official code never resizes, so the more
-      faithful interpolation is the default) or ``'bilinear'`` (HorNet's
-      default, because the official HorNet dense code resizes that way and
-      its published detection / segmentation numbers depend on it).
-    * ``norm_cfg`` (dict): the norm of the blocks.
+class SpectralBackbone(BaseModule, metaclass=_FinishedAfterInit):
+    """Base class of the mmspectral backbones: it takes the arguments every
+    family shares (their meaning is written here once), resolves the arch,
+    and after the family's ``__init__`` has built the layers it bounds the
+    resize caches and freezes ``frozen_stages``.
+
+    A family sets ``arch_zoo`` (the published variants), ``essential_keys``
+    and ``optional_keys`` (the keys of a dict arch: what the variants differ
+    in, i.e. the shapes of the weights, never training settings) and, where
+    its defaults differ from the ones below, ``default_out_indices``,
+    ``default_norm_cfg``, ``default_resize_mode`` and ``default_init_cfg``.
+    Its ``__init__`` builds the layers from :attr:`arch_settings` and the
+    shared attributes, and it implements :meth:`stage_parts` and
+    ``forward``.
 
     Args:
-        frozen_stages (int): How much of the network to freeze: its parameters
-            get ``requires_grad=False`` and its modules stay in eval mode.
-            ``-1`` freezes nothing, ``0`` the stem (patch embedding and
+        arch (str | dict): A name of the family's ``arch_zoo`` or a dict with
+            its keys; an unknown name or a bad dict is a ValueError listing
+            the valid choices.
+        in_channels (int): Input channels. Defaults to 3.
+        pretrain_img_size (int, optional): Image size the global filters and
+            the position embedding are stored for (224 for the published
+            ImageNet models, 384 for the fine-tuned ones); other input sizes
+            get them resized. Defaults to None: the arch's
+            ``pretrain_img_size`` if it has one, else 224. Families that
+            store nothing for an image size (AFNO-MiT) refuse it.
+        out_indices (int | Sequence[int]): Which outputs to return, negative
+            indices counting from the end. Hierarchical families: stages
+            0..3, of strides 4, 8, 16 and 32. Isotropic families (GFNet,
+            AFNO, vanilla SpectFormer): blocks, as mmpretrain's ViT; every
+            output is the stride-16 map, and the last block's output goes
+            through the final norm (chain :class:`~mmspectral.models.necks.
+            SimpleFPN` for four strides). Defaults to the family's
+            ``default_out_indices``.
+        frozen_stages (int): How much of the network to freeze: its
+            parameters get ``requires_grad=False`` and its modules stay in
+            eval mode. ``-1`` freezes nothing, ``0`` the stem (patch and
             position embedding), ``k`` in ``1..4`` the stem and stages
-            ``1..k``.
-            Isotropic archs split their blocks into four consecutive stages of
-            (nearly) equal depth. Norms that only serve the outputs and
-            pyramid layers are never frozen.
+            ``1..k``. Isotropic archs split their blocks into four
+            consecutive stages of (nearly) equal depth. Norms that only serve
+            the outputs are never frozen. Defaults to -1.
         norm_eval (bool): Keep every norm layer with running statistics
-            (BatchNorm, SyncBN) in eval mode while training, so its statistics
-            stay those of the pretrained model.
-        init_cfg (dict, optional): Initialization config; use
-            ``dict(type='Pretrained', checkpoint=PATH, prefix='backbone.')``
-            to load the backbone of a classification checkpoint. Loading is
-            strict: a checkpoint made for another arch (shapes that differ,
-            weights this backbone has no place for, or backbone weights it
-            lacks, such as the blocks of a deeper arch) stops with an error
-            listing the keys; only the weights a dense backbone adds (output
-            norms, pyramid layers) may be missing from it.
+            (BatchNorm, SyncBN) in eval mode while training, so its
+            statistics stay those of the pretrained model. Defaults to False.
+        with_cp (bool): Activation checkpointing in every block (recomputed
+            in the backward pass, saving memory). Defaults to False.
+        drop_rate (float): Dropout in the MLPs (and after the position
+            embedding where there is one). Defaults to 0.
+        drop_path_rate (float): Stochastic depth, increasing linearly over
+            the blocks from 0 to this value. Defaults to 0.
+        resize_mode (str, optional): How global filters adapt to other input
+            sizes, see :class:`~mmspectral.models.layers.GlobalFilter`:
+            ``'frequency'`` (GFNet, SpectFormer: their official code never
+            resizes, so the more faithful interpolation is the default) or
+            ``'bilinear'`` (HorNet's default: the official HorNet dense code
+            resizes that way and its published detection / segmentation
+            numbers depend on it). Families without global filters (AFNO)
+            refuse it. Defaults to the family's ``default_resize_mode``.
+        norm_cfg (dict, optional): The norm of the blocks. Defaults to the
+            family's ``default_norm_cfg`` (``dict(type='LN', eps=1e-6)``).
         resize_cache_size (int): In eval mode, resized filters and position
             embeddings are kept for this many input sizes per layer, the
             least recently used going first; ``0`` recomputes them on every
             call. Memory grows with it (GFNet-H-S: about 0.25 GB per size at
-            COCO's 800x1333), speed only at repeated sizes. Families without
-            resized weights (AFNO-MiT) do not take it.
+            COCO's 800x1333), speed only at repeated sizes. Defaults to 2.
+        init_cfg (dict | list[dict], optional): Initialization config, as in
+            mmpretrain: applied by ``init_weights()`` (the Runner calls it),
+            not at construction. ``dict(type='Pretrained', checkpoint=PATH,
+            prefix='backbone.')`` loads the backbone of a classification
+            checkpoint, strictly: a checkpoint made for another arch (shapes
+            that differ, weights this backbone has no place for, or backbone
+            weights it lacks, such as the blocks of a deeper arch) stops with
+            an error listing the keys; only the output norms a dense backbone
+            adds may be missing from it. Defaults to the family's
+            ``default_init_cfg`` (the official initialisation).
     """
     num_stages = 4
     arch_zoo: dict = {}
     essential_keys: tuple = ()
     optional_keys: tuple = ()
+    default_out_indices: Union[int, Sequence[int]] = (0, 1, 2, 3)
+    default_norm_cfg: dict = dict(type='LN', eps=1e-6)
+    # None: the family has no global filters (resize_mode does not apply)
+    default_resize_mode: Optional[str] = 'frequency'
+    # False: nothing is stored for an image size (pretrain_img_size and the
+    # resize cache do not apply)
+    stores_sized_weights = True
+    default_init_cfg = DEIT_INIT
+    # convolutions get conv_fan_out_init after init_cfg (PVTv2 / MiT)
+    fan_out_conv_init = False
     # weights a dense-prediction backbone has and a classification
-    # checkpoint of the same arch lacks: output norms and pyramid layers
-    pretrained_missing_ok = re.compile(r'^(norm\d*|pyramid)\.')
+    # checkpoint of the same arch lacks: output norms
+    pretrained_missing_ok = re.compile(r'^norm\d*\.')
     # weights of a classification checkpoint a dense backbone has no use for
-    pretrained_unused_ok = re.compile(r'^(norm\d*|pyramid)\.')
+    pretrained_unused_ok = re.compile(r'^norm\d*\.')
 
-    @property
-    def pretrained_source(self) -> str:
-        """Where a pretrained checkpoint comes from (for messages)."""
-        family = type(self).__module__.rsplit('.', 1)[-1]
-        return ('Convert the official weights with '
-                f'tools/model_converters/{family}2mmspectral.py')
-
-    @classmethod
-    def check_arch(cls, arch: Union[str, dict]) -> dict:
-        """The settings of ``arch``; raises ValueError for an unknown name
-        or a dict arch with missing or unknown keys."""
-        return resolve_arch(arch, cls.arch_zoo, cls.__name__,
-                            cls.essential_keys, cls.optional_keys)
-
-    def __init__(self, frozen_stages: int = -1, norm_eval: bool = False,
-                 init_cfg=None, resize_cache_size: int = 2):
-        super().__init__(init_cfg=init_cfg)
+    def __init__(self,
+                 arch: Union[str, dict],
+                 *,
+                 in_channels: int = 3,
+                 pretrain_img_size: Optional[int] = None,
+                 out_indices: Union[int, Sequence[int], None] = None,
+                 frozen_stages: int = -1,
+                 norm_eval: bool = False,
+                 with_cp: bool = False,
+                 drop_rate: float = 0.,
+                 drop_path_rate: float = 0.,
+                 resize_mode: Optional[str] = None,
+                 norm_cfg: Optional[dict] = None,
+                 resize_cache_size: int = 2,
+                 init_cfg=None):
+        name = type(self).__name__
+        super().__init__(init_cfg=init_cfg if init_cfg is not None else
+                         self.default_init_cfg)
+        if resize_mode is not None and self.default_resize_mode is None:
+            raise ValueError(f'{name} has no global filters: resize_mode '
+                             'does not apply')
+        if not self.stores_sized_weights and (pretrain_img_size is not None
+                                              or resize_cache_size != 2):
+            raise ValueError(
+                f'{name} stores no filter or position embedding for an '
+                'image size: pretrain_img_size and resize_cache_size do not '
+                'apply')
         if not -1 <= frozen_stages <= self.num_stages:
             raise ValueError(f'frozen_stages must be in -1..{self.num_stages},'
                              f' got {frozen_stages}')
+        ResizeCache(resize_cache_size)  # fail early on a bad size
+        self.arch_name = arch
+        self.arch_settings = self.check_arch(arch)
+        self.embed_dims = self.stage_channels(self.arch_settings)
+        self.in_channels = in_channels
+        self.pretrain_img_size = pretrain_img_size or self.arch_settings.get(
+            'pretrain_img_size', 224)
+        self.out_indices = normalize_out_indices(
+            self.default_out_indices if out_indices is None else out_indices,
+            len(self.embed_dims), name)
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
-        ResizeCache(resize_cache_size)  # fail early on a bad size
+        self.with_cp = with_cp
+        self.drop_rate = drop_rate
+        self.drop_path_rate = drop_path_rate
+        self.resize_mode = resize_mode or self.default_resize_mode
+        self.norm_cfg = dict(norm_cfg or self.default_norm_cfg)
         self.resize_cache_size = resize_cache_size
 
-    def finish_build(self):
-        """What every family's ``__init__`` ends with, once its layers
-        exist: the resize-cache bound and the frozen stages."""
+    @classmethod
+    def check_arch(cls, arch: Union[str, dict]) -> dict:
+        """The settings of ``arch``; raises ValueError for an unknown name,
+        a dict arch with missing or unknown keys, or per-stage settings that
+        are not one per stage."""
+        settings = resolve_arch(arch, cls.arch_zoo, cls.__name__,
+                                cls.essential_keys, cls.optional_keys)
+        for key in ('embed_dims', 'depths'):
+            value = settings.get(key)
+            if value is not None and (isinstance(value, int)
+                                      or len(value) != cls.num_stages):
+                raise ValueError(
+                    f'{cls.__name__} arch needs four embed_dims and four '
+                    f'depths, got {settings.get("embed_dims")!r} and '
+                    f'{settings.get("depths")!r}')
+        return settings
+
+    @classmethod
+    def stage_channels(cls, settings: dict) -> List[int]:
+        """The channels of each output the arch can give."""
+        return list(settings['embed_dims'])
+
+    @property
+    def out_channels(self) -> List[int]:
+        """The channels of each returned output."""
+        return [self.embed_dims[i] for i in self.out_indices]
+
+    def stage_drop_path_rates(self, depths: Sequence[int]
+                              ) -> List[List[float]]:
+        """Per stage, the stochastic depth of each block: linear from 0 to
+        ``drop_path_rate`` over all the blocks."""
+        rates = np.linspace(0, self.drop_path_rate, sum(depths)).tolist()
+        bounds = np.cumsum([0, *depths])
+        return [rates[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+
+    def add_output_norms(self, build=None):
+        """``norm{i}`` for every output ``i``: the norms that only serve the
+        outputs (``build(norm_cfg, channels)`` makes one; mmcv's
+        ``build_norm_layer`` by default)."""
+        for i in self.out_indices:
+            norm = build(self.norm_cfg, self.embed_dims[i]) if build else \
+                build_norm_layer(self.norm_cfg, self.embed_dims[i])[1]
+            self.add_module(f'norm{i}', norm)
+
+    # -- the ViT / GFNet stem ------------------------------------------------
+
+    def build_patch_embed(self, embed_dims: int, patch_size: int):
+        """``patch_embed`` (a ``patch_size`` strided convolution),
+        ``pos_embed`` (stored for the ``pretrain_img_size`` grid) and
+        ``pos_drop``: the ViT/GFNet stem."""
+        self.patch_size = patch_size
+        self.patch_embed = nn.Conv2d(self.in_channels, embed_dims, patch_size,
+                                     patch_size)
+        self.pos_embed = PositionEmbedding(
+            embed_dims, self.pretrain_img_size // patch_size)
+        self.pos_drop = nn.Dropout(self.drop_rate)
+
+    def embed(self, x: Tensor) -> Tensor:
+        """Image batch ``(B, C, H, W)`` -> position-embedded ``(B, h, w, C')``
+        tokens; the image is zero-padded to a multiple of the patch size."""
+        self.check_input(x)
+        x = self.patch_embed(pad_to_multiple(x, self.patch_size))
+        return self.pos_drop(self.pos_embed(x.permute(0, 2, 3, 1)))
+
+    def _finish_build(self):
+        """After the family's ``__init__``: the resize-cache bound and the
+        frozen stages."""
         self.set_resize_cache_size(self.resize_cache_size)
         self._freeze_stages()
 
@@ -204,46 +326,33 @@ class SpectralBackbone(BaseModule):
                 for param in part.parameters():
                     param.requires_grad = False
 
-    # -- the ViT / GFNet stem ------------------------------------------------
-
-    def build_patch_embed(self, in_channels: int, embed_dims: int,
-                          patch_size: int, pretrain_img_size: int,
-                          drop_rate: float = 0.):
-        """``patch_embed`` (a ``patch_size`` strided convolution),
-        ``pos_embed`` (stored for the ``pretrain_img_size`` grid) and
-        ``pos_drop``: the ViT/GFNet stem."""
-        self.in_channels = in_channels
-        self.patch_size = patch_size
-        self.patch_embed = nn.Conv2d(in_channels, embed_dims, patch_size,
-                                     patch_size)
-        self.pos_embed = PositionEmbedding(embed_dims,
-                                           pretrain_img_size // patch_size)
-        self.pos_drop = nn.Dropout(drop_rate)
-
-    def embed(self, x):
-        """Image batch ``(B, C, H, W)`` -> position-embedded ``(B, h, w, C')``
-        tokens; the image is zero-padded to a multiple of the patch size."""
-        self.check_input(x)
-        x = self.patch_embed(pad_to_multiple(x, self.patch_size))
-        return self.pos_drop(self.pos_embed(x.permute(0, 2, 3, 1)))
+    @property
+    def pretrained_source(self) -> str:
+        """Where a pretrained checkpoint comes from (for messages)."""
+        family = type(self).__module__.rsplit('.', 1)[-1]
+        return ('Convert the official weights with '
+                f'tools/model_converters/{family}2mmspectral.py')
 
     def init_weights(self):
+        """Load the ``Pretrained`` checkpoint of ``init_cfg``, or initialise
+        the weights as ``init_cfg`` says."""
         cfg = self.init_cfg
         if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
             self.load_pretrained(cfg['checkpoint'], cfg.get('prefix'))
             self._is_init = True
-        else:
-            super().init_weights()
+            return
+        super().init_weights()
+        if self.fan_out_conv_init:
+            self.apply(conv_fan_out_init)
 
     def load_pretrained(self, checkpoint: str, prefix: str = None):
         """Load ``checkpoint`` (the entries under ``prefix``, if given).
 
         Every weight of this backbone must come from the checkpoint, except
-        those :attr:`pretrained_missing_ok` names (the dense-prediction
-        adapters: output norms and pyramid layers); every checkpoint weight
-        must have a place here, except those :attr:`pretrained_unused_ok`
-        names. Filters and position embeddings stored for another size are
-        resized.
+        those :attr:`pretrained_missing_ok` names (the output norms of a
+        dense backbone); every checkpoint weight must have a place here,
+        except those :attr:`pretrained_unused_ok` names. Filters and
+        position embeddings stored for another size are resized.
 
         Raises:
             FileNotFoundError: the checkpoint is not there.
@@ -334,55 +443,65 @@ class SpectralBackbone(BaseModule):
 
 
 class IsotropicBackbone(SpectralBackbone):
-    """A ViT-style backbone: the patch embedding stem, a sequence of blocks
-    on one stride-``patch_size`` map, a final norm and the
-    :class:`SimpleFeaturePyramid`, which turns that map into the four
-    strides 4..32 so FPN necks work unchanged (GFNet, AFNO, vanilla
-    SpectFormer).
+    """A ViT-style backbone (GFNet, AFNO, vanilla SpectFormer): a patch
+    embedding with a learned position embedding (stored for the
+    ``pretrain_img_size`` grid), a sequence of blocks on one
+    stride-``patch_size`` map, and a final norm; the family builds
+    ``self.blocks``.
 
-    For ``frozen_stages`` the blocks count as four consecutive stages of
-    (nearly) equal depth. Subclasses build their blocks and call
-    :meth:`build_isotropic_layers`.
+    ``out_indices`` are block indices, as in mmpretrain's ViT (default -1:
+    the last block, through the final norm). For dense heads chain
+    :class:`~mmspectral.models.necks.SimpleFPN`, which makes strides 4..32
+    of the stride-16 map. For ``frozen_stages`` the blocks count as four
+    consecutive stages of (nearly) equal depth.
 
-    A family whose hierarchical archs once lived in its isotropic class
-    names that class in ``hierarchical_class`` (a registered name): building
-    the isotropic class with a hierarchical arch (a name of that class's
-    zoo, or a dict arch whose ``embed_dims`` is a list) builds the
-    hierarchical class instead, so configs written before the split keep
-    working.
+    The arch keys ``embed_dims`` and ``depths`` are ints; ``patch_size`` is
+    optional (16).
     """
-    hierarchical_class: Optional[str] = None
+    default_out_indices = -1
 
-    def __new__(cls, arch: Union[str, dict, None] = None, *args, **kwargs):
-        name = cls.__dict__.get('hierarchical_class')
-        if name is not None and arch is not None:
-            from mmspectral.registry import MODELS
-            target = MODELS.get(name)
-            if isinstance(arch, str) and arch.lower() in target.arch_zoo or \
-                    isinstance(arch, dict) and not isinstance(
-                        arch.get('embed_dims'), int):
-                return target(arch, *args, **kwargs)
-        return super().__new__(cls)
+    def __init__(self, arch: Union[str, dict], **kwargs):
+        super().__init__(arch, **kwargs)
+        dims = self.arch_settings['embed_dims']
+        self.build_patch_embed(dims, self.arch_settings.get('patch_size', 16))
+        self.norm = build_norm_layer(self.norm_cfg, dims)[1]
 
-    def build_isotropic_layers(self, blocks: nn.Sequential, embed_dims: int,
-                               norm_cfg: dict, pyramid_norm_cfg: dict):
-        """``blocks``, the final ``norm`` and the feature pyramid (the
-        stem is :meth:`build_patch_embed`)."""
-        self.embed_dims = [embed_dims]
-        self.blocks = blocks
-        self.norm = build_norm_layer(norm_cfg, embed_dims)[1]
-        self.pyramid = SimpleFeaturePyramid(embed_dims, self.out_indices,
-                                            pyramid_norm_cfg)
-        self.out_channels = [
-            self.pyramid.out_channels[i] for i in self.out_indices
-        ]
-        self._stage_blocks = np.array_split(np.arange(len(blocks)), 4)
+    @classmethod
+    def check_arch(cls, arch: Union[str, dict]) -> dict:
+        settings = resolve_arch(arch, cls.arch_zoo, cls.__name__,
+                                cls.essential_keys, cls.optional_keys)
+        dims, depth = settings['embed_dims'], settings['depths']
+        if not isinstance(dims, int) or not isinstance(depth, int):
+            raise ValueError(f'{cls.__name__} arch: embed_dims and depths '
+                             f'must be ints (the hierarchical archs are '
+                             f'{cls.__name__}H), got {dims!r} and {depth!r}')
+        return settings
+
+    @classmethod
+    def stage_channels(cls, settings: dict) -> List[int]:
+        return [settings['embed_dims']] * settings['depths']
+
+    @property
+    def native_grid(self) -> int:
+        """The side of the token grid at ``pretrain_img_size``."""
+        return self.pretrain_img_size // self.patch_size
 
     def stage_parts(self, index: int) -> list:
         if index == 0:
             return [self.patch_embed, self.pos_embed]
-        return [self.blocks[int(i)] for i in self._stage_blocks[index - 1]]
+        quarters = np.array_split(np.arange(len(self.blocks)), 4)
+        return [self.blocks[int(i)] for i in quarters[index - 1]]
 
     def forward(self, x: Tensor) -> tuple:
-        x = self.norm(self.blocks(self.embed(x))).permute(0, 3, 1, 2)
-        return tuple(self.pyramid(x.contiguous()))
+        """Image batch ``(B, C, H, W)`` -> the ``(B, C', h, w)`` maps of the
+        ``out_indices`` blocks; the image is zero-padded to a multiple of
+        the patch size."""
+        x = self.embed(x)
+        outs = []
+        for i, block in enumerate(self.blocks):
+            x = block(x)
+            if i == len(self.blocks) - 1:
+                x = self.norm(x)
+            if i in self.out_indices:
+                outs.append(x.permute(0, 3, 1, 2).contiguous())
+        return tuple(outs)

@@ -5,25 +5,28 @@ Rao et al., NeurIPS 2022, https://arxiv.org/abs/2207.14284.
 Reproduces the behaviour and checkpoints of
 https://github.com/raoyongming/HorNet.
 """
-from typing import Optional, Sequence, Union
+from typing import Union
 
-import numpy as np
 import torch
 import torch.nn as nn
-from mmcv.cnn.bricks import DropPath
-from mmengine.model.weight_init import trunc_normal_
+from mmcv.cnn.bricks import DropPath, LayerScale
 from torch import Tensor
 
 from mmspectral.registry import MODELS
-from ..layers import (CheckpointedBlock, GlobalFilter, LayerScale,
-                      build_norm2d, pad_to_multiple)
+from ..layers import (CheckpointedBlock, GlobalFilter, build_norm2d,
+                      pad_to_multiple)
 from ..layers.utils import guess_native_size
-from .base import SpectralBackbone, normalize_out_indices
+from .base import SpectralBackbone
 
 
 class GlobalLocalFilter(nn.Module):
     """HorNet's GF layer: half the channels through a 3x3 depthwise conv, the
     other half through a global filter, interleaved, between two norms.
+
+    Its filter is saved and loaded as ``complex_weight`` of shape
+    ``(C/2, h, w, 2)``, the key and layout of mmpretrain's and the official
+    HorNet, although the spectral core (``self.filter``) holds it as
+    ``(h, w, C/2, 2)``.
 
     Args:
         channels (int): Channels (even).
@@ -48,12 +51,26 @@ class GlobalLocalFilter(nn.Module):
         self.filter = GlobalFilter(
             half, spatial_size, resize_mode, channels_last=False)
         self.post_norm = build_norm2d(norm_cfg, channels)
+        self.register_state_dict_post_hook(_save_channels_first_filter)
+        self.register_load_state_dict_pre_hook(_load_channels_first_filter)
 
     def forward(self, x: Tensor) -> Tensor:
         x1, x2 = self.pre_norm(x).chunk(2, dim=1)
         # interleave: output channel 2k is x1[k], 2k+1 is x2[k]
         x = torch.stack([self.dw(x1), self.filter(x2)], dim=2).flatten(1, 2)
         return self.post_norm(x)
+
+
+def _save_channels_first_filter(module, state_dict, prefix, local_metadata):
+    weight = state_dict.pop(prefix + 'filter.complex_weight')
+    state_dict[prefix + 'complex_weight'] = weight.permute(2, 0, 1, 3)
+
+
+def _load_channels_first_filter(module, state_dict, prefix, *args):
+    weight = state_dict.pop(prefix + 'complex_weight', None)
+    if weight is not None:
+        state_dict[prefix + 'filter.complex_weight'] = weight.permute(
+            1, 2, 0, 3)
 
 
 class GnConv(nn.Module):
@@ -89,7 +106,7 @@ class GnConv(nn.Module):
         else:
             self.dwconv = GlobalLocalFilter(total, global_filter_size,
                                             resize_mode, norm_cfg)
-        self.pws = nn.ModuleList(
+        self.projs = nn.ModuleList(
             nn.Conv2d(self.dims[i], self.dims[i + 1], 1)
             for i in range(order - 1))
         self.proj_out = nn.Conv2d(channels, channels, 1)
@@ -98,7 +115,7 @@ class GnConv(nn.Module):
         gate, rest = self.proj_in(x).split([self.dims[0], sum(self.dims)], 1)
         gates = (self.dwconv(rest) * self.scale).split(self.dims, dim=1)
         x = gate * gates[0]
-        for pw, g in zip(self.pws, gates[1:]):
+        for pw, g in zip(self.projs, gates[1:]):
             x = pw(x) * g
         return self.proj_out(x)
 
@@ -143,8 +160,10 @@ class HorNetBlock(CheckpointedBlock):
         self.norm1 = build_norm2d(norm_cfg, channels)
         self.gnconv = GnConv(channels, order, global_filter_size, scale,
                              resize_mode, norm_cfg)
-        self.ls1 = LayerScale(
-            channels, layer_scale_init_value, channels_last=False
+        # mmcv's LayerScale stores its scale as ``weight``: mmpretrain's keys
+        self.gamma1 = LayerScale(
+            channels, data_format='channels_first',
+            scale=layer_scale_init_value
         ) if layer_scale_init_value > 0 else nn.Identity()
         hidden = int(mlp_ratio * channels)
         self.norm2 = build_norm2d(norm_cfg, channels)
@@ -152,18 +171,17 @@ class HorNetBlock(CheckpointedBlock):
         self.act = nn.GELU()
         self.pwconv2 = nn.Linear(hidden, channels)
         self.drop = nn.Dropout(drop_rate)
-        self.ls2 = LayerScale(
-            channels,
-            layer_scale_init_value) if layer_scale_init_value > 0 else \
-            nn.Identity()
+        self.gamma2 = LayerScale(
+            channels, scale=layer_scale_init_value
+        ) if layer_scale_init_value > 0 else nn.Identity()
         self.drop_path = DropPath(
             drop_path_rate) if drop_path_rate > 0 else nn.Identity()
 
     def _forward(self, x: Tensor) -> Tensor:
-        x = x + self.drop_path(self.ls1(self.gnconv(self.norm1(x))))
+        x = x + self.drop_path(self.gamma1(self.gnconv(self.norm1(x))))
         y = self.drop(self.act(self.pwconv1(self.norm2(x).permute(0, 2, 3,
                                                                   1))))
-        y = self.ls2(self.drop(self.pwconv2(y)))
+        y = self.gamma2(self.drop(self.pwconv2(y)))
         return x + self.drop_path(y.permute(0, 3, 1, 2))
 
 
@@ -233,35 +251,21 @@ class HorNet(SpectralBackbone):
             mmpretrain's ``dw_cfg``, and optionally ``mlp_ratio`` (4) and
             ``layer_scale_init_value`` (1e-6, official; mmpretrain
             initialises 1e-5). Defaults to ``'t-gf'``.
-        in_channels (int): Input channels. Defaults to 3.
-        pretrain_img_size (int, optional): Image size the filters are stored
-            for. Defaults to None: the arch's (384 for ``*-gf384``, else
-            224).
-        out_indices (Sequence[int]): Stages to return. Defaults to
-            ``(3, )`` (mmpretrain's default).
-        frozen_stages (int): See :class:`SpectralBackbone` (and the note
-            above). Defaults to -1.
-        norm_eval (bool): See :class:`SpectralBackbone`. Defaults to False.
-        with_cp (bool): See :class:`SpectralBackbone`. Defaults to False.
-        drop_rate (float): See :class:`SpectralBackbone` (the official code
-            has none). Defaults to 0.
-        drop_path_rate (float): See :class:`SpectralBackbone`. Defaults
-            to 0.
         scale (float): gnConv scale ``s``. Defaults to 1/3.
         use_layer_scale (bool): Scale each residual branch by a learned
             per-channel factor (mmpretrain's argument). Defaults to True.
-        resize_mode (str): See :class:`SpectralBackbone`. Defaults to
-            ``'bilinear'`` (the official dense code's resize, which the
-            published dense results depend on).
-        norm_cfg (dict): Every norm of the network; HorNet's maps are
-            channels-first, hence ``LN2d``. Defaults to ``dict(type='LN2d',
-            eps=1e-6)``.
         gap_before_final_norm (bool): Output ``norm(mean(x))`` vectors, as the
             official classifier does, instead of normed maps. Defaults to
             True (mmpretrain's default; dense configs set False).
-        resize_cache_size (int): See :class:`SpectralBackbone`. Defaults
-            to 2.
-        init_cfg (dict, optional): See :class:`SpectralBackbone`.
+        **kwargs: The arguments every backbone shares, see
+            :class:`SpectralBackbone`, with HorNet's defaults:
+            ``out_indices=(3, )`` (mmpretrain's), ``resize_mode='bilinear'``
+            (the official dense code's resize, which the published dense
+            results depend on), ``norm_cfg=dict(type='LN2d', eps=1e-6)``
+            (HorNet's maps are channels-first) for every norm, and
+            ``pretrain_img_size`` the arch's (384 for ``*-gf384``, else 224).
+            ``frozen_stages`` has the meaning above; the official code has
+            no ``drop_rate``.
     """
     arch_zoo = {
         **{name: _zoo_entry(dim) for names, dim in (
@@ -287,82 +291,56 @@ class HorNet(SpectralBackbone):
                              f'{sorted(settings)}')
         return settings
 
+    default_out_indices = (3, )
+    default_norm_cfg = dict(type='LN2d', eps=1e-6)
+    default_resize_mode = 'bilinear'
+    # the official initialisation
+    default_init_cfg = dict(
+        type='TruncNormal', layer=['Conv2d', 'Linear'], std=.02, bias=0.)
+
+    @classmethod
+    def stage_channels(cls, settings: dict) -> list:
+        return [settings['base_dim'] * 2**i for i in range(cls.num_stages)]
+
     def __init__(self,
                  arch: Union[str, dict] = 't-gf',
-                 in_channels: int = 3,
-                 pretrain_img_size: Optional[int] = None,
-                 out_indices: Sequence[int] = (3, ),
-                 frozen_stages: int = -1,
-                 norm_eval: bool = False,
-                 with_cp: bool = False,
-                 drop_rate: float = 0.,
-                 drop_path_rate: float = 0.,
+                 *,
                  scale: float = 1 / 3,
                  use_layer_scale: bool = True,
-                 resize_mode: str = 'bilinear',
-                 norm_cfg: dict = dict(type='LN2d', eps=1e-6),
                  gap_before_final_norm: bool = True,
-                 resize_cache_size: int = 2,
-                 init_cfg=None):
-        super().__init__(frozen_stages, norm_eval, init_cfg,
-                         resize_cache_size)
-        self.arch_settings = self.check_arch(arch)
-        self.arch_name = arch
-        self.in_channels = in_channels
-        self.out_indices = normalize_out_indices(out_indices, 4, 'HorNet')
+                 **kwargs):
+        super().__init__(arch, **kwargs)
         self.gap_before_final_norm = gap_before_final_norm
-        if pretrain_img_size is None:
-            pretrain_img_size = self.arch_settings.get(
-                'pretrain_img_size', 224)
-        self.pretrain_img_size = pretrain_img_size
-        base = self.arch_settings['base_dim']
-        dims = [base, 2 * base, 4 * base, 8 * base]
-        self.embed_dims = dims
+        settings, dims = self.arch_settings, self.embed_dims
         self.downsample_layers = nn.ModuleList([
             nn.Sequential(
-                nn.Conv2d(in_channels, dims[0], 4, 4),
-                build_norm2d(norm_cfg, dims[0]))
+                nn.Conv2d(self.in_channels, dims[0], 4, 4),
+                build_norm2d(self.norm_cfg, dims[0]))
         ] + [
             nn.Sequential(
-                build_norm2d(norm_cfg, dims[i]),
+                build_norm2d(self.norm_cfg, dims[i]),
                 nn.Conv2d(dims[i], dims[i + 1], 2, 2)) for i in range(3)
         ])
-        depths = self.arch_settings['depths']
-        filter_sizes = _filter_sizes_of(self.arch_settings, pretrain_img_size)
-        rates = np.linspace(0, drop_path_rate, sum(depths)).tolist()
-        self.stages = nn.ModuleList()
-        for i, depth in enumerate(depths):
-            start = sum(depths[:i])
-            self.stages.append(
-                nn.Sequential(*[
-                    HorNetBlock(
-                        dims[i],
-                        self.arch_settings['orders'][i],
-                        global_filter_size=filter_sizes[i],
-                        scale=scale,
-                        resize_mode=resize_mode,
-                        mlp_ratio=self.arch_settings.get('mlp_ratio', 4),
-                        layer_scale_init_value=self.arch_settings.get(
-                            'layer_scale_init_value', 1e-6)
-                        if use_layer_scale else 0.,
-                        drop_rate=drop_rate,
-                        drop_path_rate=rates[start + j],
-                        norm_cfg=norm_cfg,
-                        with_cp=with_cp) for j in range(depth)
-                ]))
-        for i in self.out_indices:
-            self.add_module(f'norm{i}', build_norm2d(norm_cfg, dims[i]))
-        self.out_channels = [dims[i] for i in self.out_indices]
-        self.apply(self._init_weights)
-        self.finish_build()
-
-    @staticmethod
-    def _init_weights(module: nn.Module):
-        # the official initialisation
-        if isinstance(module, (nn.Conv2d, nn.Linear)):
-            trunc_normal_(module.weight, std=.02)
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
+        filter_sizes = _filter_sizes_of(settings, self.pretrain_img_size)
+        layer_scale = settings.get('layer_scale_init_value',
+                                   1e-6) if use_layer_scale else 0.
+        self.stages = nn.ModuleList(
+            nn.Sequential(*[
+                HorNetBlock(
+                    dims[i],
+                    settings['orders'][i],
+                    global_filter_size=filter_sizes[i],
+                    scale=scale,
+                    resize_mode=self.resize_mode,
+                    mlp_ratio=settings.get('mlp_ratio', 4),
+                    layer_scale_init_value=layer_scale,
+                    drop_rate=self.drop_rate,
+                    drop_path_rate=rate,
+                    norm_cfg=self.norm_cfg,
+                    with_cp=self.with_cp) for rate in rates
+            ]) for i, rates in enumerate(
+                self.stage_drop_path_rates(settings['depths'])))
+        self.add_output_norms(build_norm2d)
 
     def stage_parts(self, index: int) -> list:
         if index == 0:

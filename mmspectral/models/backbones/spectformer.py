@@ -5,9 +5,8 @@ Reproduces the behaviour and checkpoints of
 https://github.com/badripatro/SpectFormers (vanilla and hierarchical).
 """
 import re
-from typing import Sequence, Union
+from typing import Union
 
-import numpy as np
 import torch
 import torch.nn as nn
 from mmcv.cnn import build_norm_layer
@@ -17,8 +16,7 @@ from torch import Tensor
 from mmspectral.registry import MODELS
 from ..layers import (CheckpointedBlock, ClassAttention, ConvMlp, GlobalFilter,
                       Mlp, MultiheadSelfAttention)
-from .base import (IsotropicBackbone, SpectralBackbone, conv_fan_out_init,
-                   deit_init, normalize_out_indices)
+from .base import IsotropicBackbone, SpectralBackbone
 from .gfnet import GFNetBlock
 
 
@@ -156,42 +154,24 @@ class SpectFormer(IsotropicBackbone):
 
     A GFNet-like isotropic network: a 16x16 patch embedding with a learned
     position embedding, whose first ``spectral_depth`` (4) blocks are
-    global-filter blocks and the rest pre-norm attention blocks; its normed
-    stride-16 map feeds the shared simple feature pyramid. The official code
-    hard-codes 6 attention heads, which only divides its 384-wide models
-    (its 256- and 512-wide ``spectformer-ti`` / ``-b`` configs fail at run
-    time); here the zoo uses 64-channel heads (4, 6, 6, 8), so the published
-    384-wide checkpoints load unchanged, and a dict arch may set
-    ``num_heads``. The hierarchical archs (``h-*``) are :class:`SpectFormerH`;
-    ``SpectFormer(arch='h-*')`` builds one, so configs written before the
-    two were split keep working.
+    global-filter blocks and the rest pre-norm attention blocks, and a final
+    norm (see :class:`IsotropicBackbone`; chain
+    :class:`~mmspectral.models.necks.SimpleFPN` for dense heads). The
+    official code hard-codes 6 attention heads, which only divides its
+    384-wide models (its 256- and 512-wide ``spectformer-ti`` / ``-b``
+    configs fail at run time); here the zoo uses 64-channel heads (4, 6, 6,
+    8), so the published 384-wide checkpoints load unchanged, and a dict arch
+    may set ``num_heads``. The hierarchical archs (``h-*``) are
+    :class:`SpectFormerH`.
 
     Args:
         arch (str | dict): ``t``, ``xs``, ``s`` or ``b``, or a dict with
             ``embed_dims``, ``depths`` (ints), ``mlp_ratio`` and optionally
             ``num_heads`` (``embed_dims // 64``), ``spectral_depth`` (4) and
             ``patch_size`` (16). Defaults to ``'xs'``.
-        in_channels (int): Input channels. Defaults to 3.
-        pretrain_img_size (int): Image size the filters and the position
-            embedding are stored for. Defaults to 224.
-        out_indices (Sequence[int]): Pyramid levels, from 0..3 (strides 4,
-            8, 16, 32). Defaults to ``(0, 1, 2, 3)``.
-        frozen_stages (int): See :class:`SpectralBackbone`. Defaults to -1.
-        norm_eval (bool): See :class:`SpectralBackbone`. Defaults to False.
-        with_cp (bool): See :class:`SpectralBackbone`. Defaults to False.
-        drop_rate (float): See :class:`SpectralBackbone` (also the attention
-            dropout). Defaults to 0.
-        drop_path_rate (float): See :class:`SpectralBackbone`. Defaults
-            to 0.
-        resize_mode (str): See :class:`SpectralBackbone`. Defaults to
-            ``'frequency'``.
-        norm_cfg (dict): Norm of the blocks. Defaults to ``dict(type='LN',
-            eps=1e-6)``.
-        pyramid_norm_cfg (dict): Norm inside the simple feature pyramid.
-            Defaults to ``dict(type='LN2d', eps=1e-6)``.
-        resize_cache_size (int): See :class:`SpectralBackbone`. Defaults
-            to 2.
-        init_cfg (dict, optional): See :class:`SpectralBackbone`.
+        **kwargs: The arguments every backbone shares, see
+            :class:`SpectralBackbone` (``out_indices`` defaults to -1, the
+            normed last block; ``drop_rate`` is also the attention dropout).
     """
     arch_zoo = {
         **dict.fromkeys(['t', 'tiny'], {
@@ -209,55 +189,23 @@ class SpectFormer(IsotropicBackbone):
     }  # yapf: disable
     essential_keys = ('embed_dims', 'depths', 'mlp_ratio')
     optional_keys = ('num_heads', 'spectral_depth', 'patch_size')
-    hierarchical_class = 'SpectFormerH'
+    fan_out_conv_init = True
 
-    def __init__(self,
-                 arch: Union[str, dict] = 'xs',
-                 in_channels: int = 3,
-                 pretrain_img_size: int = 224,
-                 out_indices: Sequence[int] = (0, 1, 2, 3),
-                 frozen_stages: int = -1,
-                 norm_eval: bool = False,
-                 with_cp: bool = False,
-                 drop_rate: float = 0.,
-                 drop_path_rate: float = 0.,
-                 resize_mode: str = 'frequency',
-                 norm_cfg: dict = dict(type='LN', eps=1e-6),
-                 pyramid_norm_cfg: dict = dict(type='LN2d', eps=1e-6),
-                 resize_cache_size: int = 2,
-                 init_cfg=None):
-        super().__init__(frozen_stages, norm_eval, init_cfg,
-                         resize_cache_size)
-        settings = self.arch_settings = self.check_arch(arch)
-        self.arch_name = arch
+    def __init__(self, arch: Union[str, dict] = 'xs', **kwargs):
+        super().__init__(arch, **kwargs)
+        settings = self.arch_settings
         dims, depth = settings['embed_dims'], settings['depths']
-        if not isinstance(dims, int) or not isinstance(depth, int):
-            raise ValueError('SpectFormer arch: embed_dims and depths must be '
-                             'ints (the hierarchical archs are SpectFormerH), '
-                             f'got {dims!r} and {depth!r}')
-        self.out_indices = normalize_out_indices(out_indices, 4,
-                                                 'SpectFormer')
-        self.build_patch_embed(in_channels, dims,
-                               settings.get('patch_size', 16),
-                               pretrain_img_size, drop_rate)
-        grid = pretrain_img_size // self.patch_size
-        rates = np.linspace(0, drop_path_rate, depth).tolist()
-        kwargs = dict(drop_rate=drop_rate, resize_mode=resize_mode,
-                      norm_cfg=norm_cfg, with_cp=with_cp)
+        shared = dict(drop_rate=self.drop_rate, resize_mode=self.resize_mode,
+                      norm_cfg=self.norm_cfg, with_cp=self.with_cp)
         spectral_depth = settings.get('spectral_depth', 4)
-        blocks = [
-            GFNetBlock(dims, grid, settings['mlp_ratio'],
-                       drop_path_rate=rates[i], **kwargs)
+        self.blocks = nn.Sequential(*[
+            GFNetBlock(dims, self.native_grid, settings['mlp_ratio'],
+                       drop_path_rate=rate, **shared)
             if i < spectral_depth else SpectFormerBlock(
                 dims, settings.get('num_heads', dims // 64),
-                settings['mlp_ratio'], drop_path_rate=rates[i], **kwargs)
-            for i in range(depth)
-        ]
-        self.build_isotropic_layers(
-            nn.Sequential(*blocks), dims, norm_cfg, pyramid_norm_cfg)
-        self.apply(deit_init)
-        self.apply(conv_fan_out_init)
-        self.finish_build()
+                settings['mlp_ratio'], drop_path_rate=rate, **shared)
+            for i, rate in enumerate(self.stage_drop_path_rates([depth])[0])
+        ])
 
 
 @MODELS.register_module()
@@ -277,29 +225,13 @@ class SpectFormerH(SpectralBackbone):
         arch (str | dict): ``h-s``, ``h-b`` or ``h-l``, or a dict with
             ``embed_dims``, ``depths``, ``num_heads``, ``mlp_ratios`` (four
             each) and ``stem_hidden_dim``. Defaults to ``'h-s'``.
-        in_channels (int): Input channels. Defaults to 3.
-        pretrain_img_size (int): Image size the filters are stored for.
-            Defaults to 224.
-        out_indices (Sequence[int]): Stages to return, from 0..3. Defaults to
-            ``(0, 1, 2, 3)``.
         out_type (str): ``'featmap'`` or ``'cls_token'`` (classification).
             Defaults to ``'featmap'``.
-        frozen_stages (int): See :class:`SpectralBackbone`. Defaults to -1.
-        norm_eval (bool): See :class:`SpectralBackbone` (the stem has
-            BatchNorms). Defaults to False.
-        with_cp (bool): See :class:`SpectralBackbone`. Defaults to False.
-        drop_rate (float): See :class:`SpectralBackbone`. Defaults to 0.
-        drop_path_rate (float): See :class:`SpectralBackbone`. Defaults
-            to 0.
-        resize_mode (str): See :class:`SpectralBackbone`. Defaults to
-            ``'frequency'``.
-        norm_cfg (dict): Norm of the blocks. Defaults to ``dict(type='LN',
-            eps=1e-6)``.
         stem_norm_cfg (dict): Norm of the stem convolutions. Defaults to
             ``dict(type='BN')``.
-        resize_cache_size (int): See :class:`SpectralBackbone`. Defaults
-            to 2.
-        init_cfg (dict, optional): See :class:`SpectralBackbone`.
+        **kwargs: The arguments every backbone shares, see
+            :class:`SpectralBackbone` (``norm_eval`` concerns the stem's
+            BatchNorms).
     """
     arch_zoo = {
         'h-s': {'embed_dims': [64, 128, 320, 448], 'depths': [3, 4, 6, 3],
@@ -315,70 +247,50 @@ class SpectFormerH(SpectralBackbone):
     essential_keys = ('embed_dims', 'depths', 'num_heads', 'mlp_ratios',
                       'stem_hidden_dim')
     # a classification checkpoint's class block has no use in dense models
-    pretrained_unused_ok = re.compile(r'^(norm\d*|pyramid|post_network)\.')
+    pretrained_unused_ok = re.compile(r'^(norm\d*|post_network)\.')
+
+    fan_out_conv_init = True
 
     def __init__(self,
                  arch: Union[str, dict] = 'h-s',
-                 in_channels: int = 3,
-                 pretrain_img_size: int = 224,
-                 out_indices: Sequence[int] = (0, 1, 2, 3),
+                 *,
                  out_type: str = 'featmap',
-                 frozen_stages: int = -1,
-                 norm_eval: bool = False,
-                 with_cp: bool = False,
-                 drop_rate: float = 0.,
-                 drop_path_rate: float = 0.,
-                 resize_mode: str = 'frequency',
-                 norm_cfg: dict = dict(type='LN', eps=1e-6),
                  stem_norm_cfg: dict = dict(type='BN'),
-                 resize_cache_size: int = 2,
-                 init_cfg=None):
-        super().__init__(frozen_stages, norm_eval, init_cfg,
-                         resize_cache_size)
-        settings = self.arch_settings = self.check_arch(arch)
-        self.arch_name = arch
+                 **kwargs):
+        super().__init__(arch, **kwargs)
         if out_type not in ('featmap', 'cls_token'):
             raise ValueError(f"out_type must be 'featmap' or 'cls_token', "
                              f'got {out_type!r}')
         self.out_type = out_type
-        self.out_indices = normalize_out_indices(out_indices, 4,
-                                                 'SpectFormerH')
-        dims, depths = settings['embed_dims'], settings['depths']
-        self.embed_dims = list(dims)
-        self.in_channels = in_channels
-        rates = np.linspace(0, drop_path_rate, sum(depths)).tolist()
-        for i, depth in enumerate(depths):
-            start = sum(depths[:i])
-            embed = Stem(in_channels, settings['stem_hidden_dim'], dims[0],
-                         stem_norm_cfg) if i == 0 else DownSample(
+        settings, dims = self.arch_settings, self.embed_dims
+        for i, rates in enumerate(
+                self.stage_drop_path_rates(settings['depths'])):
+            embed = Stem(self.in_channels, settings['stem_hidden_dim'],
+                         dims[0], stem_norm_cfg) if i == 0 else DownSample(
                              dims[i - 1], dims[i])
             blocks = nn.ModuleList([
                 SpectFormerBlock(
                     dims[i],
                     None if i < 2 else settings['num_heads'][i],
                     settings['mlp_ratios'][i],
-                    spatial_size=pretrain_img_size // 2**(i + 2),
+                    spatial_size=self.pretrain_img_size // 2**(i + 2),
                     conv_ffn=True,
                     fused_qkv=False,
-                    drop_rate=drop_rate,
-                    drop_path_rate=rates[start + j],
-                    resize_mode=resize_mode,
-                    norm_cfg=norm_cfg,
-                    with_cp=with_cp) for j in range(depth)
+                    drop_rate=self.drop_rate,
+                    drop_path_rate=rate,
+                    resize_mode=self.resize_mode,
+                    norm_cfg=self.norm_cfg,
+                    with_cp=self.with_cp) for rate in rates
             ])
             self.add_module(f'patch_embed{i + 1}', embed)
             self.add_module(f'block{i + 1}', blocks)
             self.add_module(f'norm{i + 1}',
-                            build_norm_layer(norm_cfg, dims[i])[1])
+                            build_norm_layer(self.norm_cfg, dims[i])[1])
         if out_type == 'cls_token':
             self.post_network = nn.ModuleList([
                 ClassBlock(dims[-1], settings['num_heads'][-1],
-                           settings['mlp_ratios'][-1], norm_cfg)
+                           settings['mlp_ratios'][-1], self.norm_cfg)
             ])
-        self.out_channels = [dims[i] for i in self.out_indices]
-        self.apply(deit_init)
-        self.apply(conv_fan_out_init)
-        self.finish_build()
 
     def stage_parts(self, index: int) -> list:
         if index == 0:

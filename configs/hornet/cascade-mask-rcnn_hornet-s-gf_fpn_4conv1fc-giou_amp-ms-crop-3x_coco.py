@@ -1,0 +1,11 @@
+# HorNet-S (GF), Cascade Mask R-CNN 3x on COCO: published 53.3 box AP / 46.3
+# mask AP (ImageNet-1k pretraining), from the official
+# object_detection/configs/hornet/
+# cascade_mask_rcnn_hornet_small_gf_3x_coco_in1k.py.
+_base_ = './cascade-mask-rcnn_hornet-s_fpn_4conv1fc-giou_amp-ms-crop-3x_coco.py'  # noqa
+
+# the GF filters stored at 224 (14x8 / 7x4), as the official config
+model = dict(
+    backbone=dict(
+        arch='s-gf',
+        init_cfg=dict(checkpoint='checkpoints/hornet-s-gf_in1k.pth')))
