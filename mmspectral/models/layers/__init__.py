@@ -7,6 +7,8 @@ from .mlp import ConvMlp, Mlp
 from .norm import LayerNorm2d, build_norm2d
 from .position_embedding import PositionEmbedding, resize_pos_embed
 from .simple_pyramid import SimpleFeaturePyramid
+from .spectral import (SPECTRAL_IMPLS, TIMINGS, SpectralLayer,
+                       SpectralTimings, set_spectral_impl)
 from .utils import CheckpointedBlock, ResizeCache, pad_to_multiple, to_2tuple
 
 __all__ = [
@@ -14,5 +16,7 @@ __all__ = [
     'ConvMlp', 'RESIZE_MODES', 'GlobalFilter', 'filter_resize_matrices',
     'resize_filter', 'LayerScale', 'Mlp', 'LayerNorm2d', 'build_norm2d',
     'PositionEmbedding', 'resize_pos_embed', 'SimpleFeaturePyramid',
-    'CheckpointedBlock', 'ResizeCache', 'pad_to_multiple', 'to_2tuple'
+    'SPECTRAL_IMPLS', 'TIMINGS', 'SpectralLayer', 'SpectralTimings',
+    'set_spectral_impl', 'CheckpointedBlock', 'ResizeCache',
+    'pad_to_multiple', 'to_2tuple'
 ]
