@@ -21,6 +21,8 @@ from typing import Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 
+Pair = Tuple[Tensor, Tensor]
+
 
 def _check_dims(x: Tensor, dims: Sequence[int]):
     if len(dims) != 2 or not all(0 <= d < x.dim() for d in dims):

@@ -341,7 +341,12 @@ def contract(matrix: Tensor, x: Tensor, pre: int, post: int) -> Tensor:
     transposing copy of ``x``."""
     if post == 1:
         return torch.matmul(x.reshape(pre, -1), matrix.t())
-    return torch.matmul(matrix, x.reshape(pre, matrix.shape[1], post))
+    x = x.reshape(pre, matrix.shape[1], post)
+    if pre == 1 or torch.compiler.is_compiling():
+        return torch.matmul(matrix, x)  # traced: MatMul broadcasts
+    # eager: the batched product reads the matrix through a zero stride
+    # (torch.matmul would copy it once per batch)
+    return torch.bmm(matrix.expand(pre, -1, -1), x)
 
 
 def contract_batched(matrices: Tensor, x: Tensor, pre: int,
@@ -354,6 +359,8 @@ def contract_batched(matrices: Tensor, x: Tensor, pre: int,
     if post == 1:
         x = x.reshape(pre, groups, 1, size)
         return torch.matmul(x, matrices.transpose(1, 2))
+    if pre == 1:
+        return torch.bmm(matrices, x.reshape(groups, size, post))
     return torch.matmul(matrices, x.reshape(pre, groups, size, post))
 
 
@@ -461,15 +468,9 @@ def complex_multiply(y: Tensor, g: Tensor, dim: int,
     if torch.is_grad_enabled() and (y.requires_grad or g.requires_grad):
         return torch.stack([yr * gr - sign * yi * gi,
                             sign * yr * gi + yi * gr], dim)
-    out = torch.empty(torch.broadcast_shapes(y.shape, g.shape),
-                      dtype=y.dtype, device=y.device)
-    real, imag = out.select(dim, 0), out.select(dim, 1)
-    torch.mul(yr, gr, out=real)
-    real.addcmul_(yi, gi, value=-sign)
-    torch.mul(yr, gi, out=imag)
-    if conjugate:
-        imag.neg_()
-    imag.addcmul_(yi, gr)
+    out = y * gr.unsqueeze(dim)  # (yr gr, yi gr), then the cross terms
+    out.select(dim, 0).addcmul_(yi, gi, value=-sign)
+    out.select(dim, 1).addcmul_(yr, gi, value=sign)
     return out
 
 
