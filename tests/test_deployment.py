@@ -11,9 +11,9 @@ import pytest
 import torch
 from deploy_cases import HEADS, backbone_config, write_config
 
-from mmspectral.deploy import LoweringError, active_lowering, spectral_lowering
-from mmspectral.deploy.transforms import dft_matrices
+from mmspectral.deploy import LoweringError, spectral_lowering
 from mmspectral.models.layers import AFNO2d, GlobalFilter
+from mmspectral.models.layers.spectral import standard_matrices
 from conftest import REPO
 
 onnx = pytest.importorskip('onnx')
@@ -49,7 +49,7 @@ def test_global_filter_lowering_is_torch_fft(lowering, channels_last, size):
         2, 6, *size)
     with torch.no_grad():
         expected = layer(x)
-        with spectral_lowering(lowering):
+        with spectral_lowering(layer, lowering):
             lowered = layer(x)
     assert lowered.shape == expected.shape
     assert (lowered - expected).abs().max() < 1e-6
@@ -66,7 +66,7 @@ def test_afno_lowering_is_torch_fft(lowering, fraction, size):
     x = torch.randn(2, *size, 8)
     with torch.no_grad():
         expected = layer(x)
-        with spectral_lowering(lowering):
+        with spectral_lowering(layer, lowering):
             lowered = layer(x)
     spectral = expected - x
     assert spectral.abs().max() > 0.1
@@ -76,29 +76,32 @@ def test_afno_lowering_is_torch_fft(lowering, fraction, size):
 def test_dft_matrices_match_torch_fft():
     n = 9
     eye = torch.eye(n, dtype=torch.float64)
-    full, _, half, _ = (tuple(m.double() for m in pair)
-                        for pair in dft_matrices(n, (0, 3, 8), 4))
-    spectrum = torch.fft.fft(eye, dim=0, norm='ortho')[[0, 3, 8]]
-    assert torch.allclose(full[0], spectrum.real, atol=1e-7)
-    assert torch.allclose(full[1], spectrum.imag, atol=1e-7)
+    # the matmul lowering's matrices: W real -> half spectrum (parts real
+    # then imaginary), H complex (parts interleaved)
+    mats = standard_matrices((n, n), (0, 3, 8), 4, torch.float64,
+                             torch.device('cpu'))
+    half = mats['w'].view(2, 4, n)
     spectrum = torch.fft.rfft(eye, dim=0, norm='ortho')[:4]
     assert torch.allclose(half[0], spectrum.real, atol=1e-7)
     assert torch.allclose(half[1], spectrum.imag, atol=1e-7)
-    full, full_inv, half, half_inv = (tuple(m.double() for m in pair)
-                                      for pair in dft_matrices(n))
+    full = mats['h'].view(3, 2, n, 2)[:, :, :, 0]  # on real inputs
+    spectrum = torch.fft.fft(eye, dim=0, norm='ortho')[[0, 3, 8]]
+    assert torch.allclose(full[:, 0], spectrum.real, atol=1e-7)
+    assert torch.allclose(full[:, 1], spectrum.imag, atol=1e-7)
+    mats = standard_matrices((n, n), None, None, torch.float64,
+                             torch.device('cpu'))
     # the complex inverse undoes the DFT, the half-spectrum inverse rebuilds
     # a real signal from its columns
-    assert torch.allclose(full_inv[0] @ full[0] - full_inv[1] @ full[1], eye,
-                          atol=1e-6)
+    assert torch.allclose(mats['h_inv'] @ mats['h'],
+                          torch.eye(2 * n, dtype=torch.float64), atol=1e-6)
     x = torch.randn(n, dtype=torch.float64)
-    rebuilt = half_inv[0] @ (half[0] @ x) + half_inv[1] @ (half[1] @ x)
+    rebuilt = mats['w_inv'] @ (mats['w'] @ x)
     assert torch.allclose(rebuilt, x, atol=1e-6)
 
 
 def test_default_path_is_untouched():
-    """No lowering active: the layer is its torch.fft formula exactly."""
-    assert active_lowering() is None
-    layer = GlobalFilter(4, 5).eval()
+    """No lowering in place: the layer is its torch.fft formula exactly."""
+    layer = GlobalFilter(4, 5, impl='fft').eval()
     x = torch.randn(1, 6, 7, 4)
     with torch.no_grad():
         spectrum = torch.fft.rfft2(x, dim=(1, 2), norm='ortho')
@@ -107,18 +110,18 @@ def test_default_path_is_untouched():
                                     norm='ortho')
         assert torch.equal(layer(x), expected)
     with pytest.raises(RuntimeError):
-        with spectral_lowering('matmul'):
+        with spectral_lowering(layer, 'matmul'):
             raise RuntimeError('inside')
-    assert active_lowering() is None
+    assert layer.impl == 'fft'  # its own implementation is back
     with pytest.raises(ValueError, match='unknown spectral lowering'):
-        with spectral_lowering('fft'):
+        with spectral_lowering(layer, 'fft'):
             pass
 
 
 def test_tracing_without_prepared_constants_is_refused():
     layer = GlobalFilter(4, 5).eval()
     refused = pytest.raises(LoweringError, match='eager forward')
-    with spectral_lowering('matmul'), refused:
+    with spectral_lowering(layer, 'matmul'), refused:
         torch.export.export(layer, (torch.randn(1, 6, 7, 4), ))
 
 

@@ -30,7 +30,7 @@ _PROTOBUF_LIMIT = 2**31 - 2**26
 
 
 def prepare_lowering(module: nn.Module, inputs: Sequence[torch.Tensor]):
-    """One eager forward of ``module`` under the active lowering: every
+    """One eager forward of ``module`` with its lowering in place: every
     spectral layer computes its constants for the sizes it meets."""
     with torch.no_grad():
         return module(*inputs)
@@ -90,7 +90,7 @@ def export_onnx(module: nn.Module,
         raise FileExistsError(f'{path} exists; give another path')
     module = module.eval()
     inputs = tuple(inputs)
-    with spectral_lowering(lowering), _quiet_export():
+    with spectral_lowering(module, lowering), _quiet_export():
         prepare_lowering(module, inputs)
         program = torch.onnx.export(
             module,

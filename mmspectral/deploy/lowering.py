@@ -1,43 +1,37 @@
 """How the spectral layers are computed for an exported graph.
 
-By default :class:`~mmspectral.models.layers.GlobalFilter` and
-:class:`~mmspectral.models.layers.AFNO2d` run ``torch.fft``. Inside
-``with spectral_lowering('matmul'):`` (or ``'dft'``) they ask the active
-lowering to compute their spectral part instead, with operators every ONNX
-runtime has:
+A lowering is an implementation the deployment code puts into the spectral
+layers of a model (:func:`spectral_lowering`), as mmdeploy keeps its
+rewrites outside the model: each :class:`~mmspectral.models.layers.
+GlobalFilter` and :class:`~mmspectral.models.layers.AFNO2d` then asks it
+for its output, computed with operators every ONNX runtime has:
 
-* ``'matmul'``: the DFT written as products with real constant matrices
-  (cosines and sines of the map's size), exact up to float32 rounding, for
-  every runtime (ONNX Runtime, OpenVINO, TensorRT, ...), fast where matrix
-  products are fast;
-* ``'dft'``: the standard ONNX ``DFT`` operator (opset 17), for runtimes
-  with a fast FFT kernel behind it.
+* ``'matmul'``: the spectral engine's ``'dft'`` form, the DFT as products
+  with real constant matrices (:class:`~mmspectral.models.layers.spectral.
+  StandardDFT`), exact up to float32 rounding, for every runtime (ONNX
+  Runtime, OpenVINO, TensorRT, ...), fast where matrix products are fast;
+* ``'dft'``: the standard ONNX ``DFT`` operator (opset 17,
+  :mod:`.transforms`), for runtimes with a fast FFT kernel behind it.
 
 Both compute exactly what the layer computes with ``torch.fft`` (the same
 half spectrum, the same treatment of the zero and Nyquist columns), so an
 exported model matches the PyTorch one. Whatever a layer derives from its
-weights for one map size (the filter resized to the size, the DFT matrices)
-is computed once, outside any trace, and enters the graph as a constant: run
-one eager forward under the lowering before exporting (see
+weights for one map size (the filter resized to the size) is computed once,
+outside any trace, and enters the graph as a constant: run one eager
+forward under the lowering before exporting (see
 :func:`mmspectral.deploy.export.prepare_lowering`).
-
-This module only imports torch, so that the layers can ask it for the active
-lowering at no cost.
 """
 import contextlib
-from typing import Callable, Hashable, Optional, Sequence, Tuple
+from typing import Callable, Hashable, Optional, Tuple
 
 import torch
+import torch.nn as nn
 from torch import Tensor
 
+from mmspectral.models.layers.spectral import (SpectralLayer, StandardDFT,
+                                               set_spectral_impl)
+
 LOWERINGS = ('matmul', 'dft')
-
-_active: Optional['SpectralLowering'] = None
-
-
-def active_lowering() -> Optional['SpectralLowering']:
-    """The lowering set by :func:`spectral_lowering`, or None (torch.fft)."""
-    return _active
 
 
 class LoweringError(RuntimeError):
@@ -45,11 +39,13 @@ class LoweringError(RuntimeError):
 
 
 class SpectralLowering:
-    """Computes the spectral layers for export with one set of transforms.
+    """Computes the spectral layers for export with one 2-D real FFT pair.
 
     Args:
-        transforms: The 2-D real FFT pair used (see
-            :mod:`mmspectral.deploy.transforms`).
+        transforms: The pair used, an object with ``rfft2(x, dims, rows,
+            cols)`` and ``irfft2(re, im, dims, size, rows, cols)`` on real
+            tensors (see :class:`~mmspectral.models.layers.spectral.
+            StandardDFT`).
     """
 
     def __init__(self, transforms):
@@ -60,7 +56,7 @@ class SpectralLowering:
     def __repr__(self) -> str:
         return f'SpectralLowering({self.name!r})'
 
-    def constant(self, layer: torch.nn.Module, key: Hashable,
+    def constant(self, layer: nn.Module, key: Hashable,
                  compute: Callable[[], object]):
         """``compute()`` for ``layer`` and ``key`` (tensors detached from
         the weights, or plain values), computed once without gradients and
@@ -91,8 +87,10 @@ class SpectralLowering:
         size = (int(x.shape[dims[0]]), int(x.shape[dims[1]]))
 
         def split_filter():
-            weight = layer.complex_filter(size).detach()
-            return weight.real.contiguous(), weight.imag.contiguous()
+            weight = layer.standard_filter(size).detach()  # (h, w, C, 2)
+            if not layer.channels_last:
+                weight = weight.permute(2, 0, 1, 3)
+            return weight[..., 0].contiguous(), weight[..., 1].contiguous()
 
         w_re, w_im = self.constant(layer, ('filter', size), split_filter)
         re, im = self.transforms.rfft2(x.float(), dims)
@@ -105,72 +103,44 @@ class SpectralLowering:
         size = (int(x.shape[1]), int(x.shape[2]))
         rows, cols = self.constant(layer, ('modes', size),
                                    lambda: _kept_modes(layer, size))
-        weights = self.constant(layer, 'mlp', lambda: _mlp_weights(layer))
         re, im = self.transforms.rfft2(x.float(), (1, 2), rows, cols)
-        re, im = _block_mlp(re, im, weights, layer.num_blocks,
-                            layer.sparsity_threshold)
+        re, im = layer.frequency_mlp(re, im)
         return self.transforms.irfft2(re, im, (1, 2), size, rows, cols)
 
 
 def _kept_modes(layer, size) -> Tuple[Optional[tuple], Optional[int]]:
     """AFNO's kept frequency rows and column count at ``size``, or None
     for all."""
-    from mmspectral.models.layers.afno import kept_mode_indices
     if layer.hard_thresholding_fraction >= 1:
         return None, None
-    rows, cols = kept_mode_indices(*size, layer.hard_thresholding_fraction)
-    return tuple(rows.tolist()), cols
-
-
-def _mlp_weights(layer) -> Tuple[Tensor, ...]:
-    """AFNO's block weights, real and imaginary parts, shaped for
-    :func:`_block_mlp`: ``(nb, in, out)`` and biases ``(nb, 1, out)``."""
-    w1, b1, w2, b2 = (p.detach().float()
-                      for p in (layer.w1, layer.b1, layer.w2, layer.b2))
-    return (w1[0], w1[1], b1[0].unsqueeze(1), b1[1].unsqueeze(1), w2[0],
-            w2[1], b2[0].unsqueeze(1), b2[1].unsqueeze(1))
-
-
-def _block_mlp(re: Tensor, im: Tensor, weights: Sequence[Tensor],
-               num_blocks: int, threshold: float) -> Tuple[Tensor, Tensor]:
-    """AFNO's complex block MLP in real arithmetic on ``(..., C)`` parts:
-    ``softshrink(W2 relu(W1 x + b1) + b2)``, ReLU and softshrink on the real
-    and imaginary parts separately, as the layer does."""
-    w1r, w1i, b1r, b1i, w2r, w2i, b2r, b2i = weights
-    shape = re.shape
-    # (nb, N, block): one batched product per block
-    re = re.reshape(-1, num_blocks, shape[-1] // num_blocks).transpose(0, 1)
-    im = im.reshape(-1, num_blocks, shape[-1] // num_blocks).transpose(0, 1)
-    hr = torch.relu(re @ w1r - im @ w1i + b1r)
-    hi = torch.relu(re @ w1i + im @ w1r + b1i)
-    re = torch.nn.functional.softshrink(hr @ w2r - hi @ w2i + b2r, threshold)
-    im = torch.nn.functional.softshrink(hr @ w2i + hi @ w2r + b2i, threshold)
-    return (re.transpose(0, 1).reshape(shape),
-            im.transpose(0, 1).reshape(shape))
+    return layer.kept_modes(size)
 
 
 def get_lowering(name: str) -> SpectralLowering:
     """A new :class:`SpectralLowering` called ``name`` (one of
     :data:`LOWERINGS`)."""
-    from . import transforms
     if name == 'matmul':
-        return SpectralLowering(transforms.MatmulTransforms())
+        return SpectralLowering(StandardDFT(torch.float32))
     if name == 'dft':
-        return SpectralLowering(transforms.DFTOpTransforms())
+        from .transforms import DFTOpTransforms
+        return SpectralLowering(DFTOpTransforms())
     raise ValueError(f'unknown spectral lowering {name!r}; expected one of '
                      f'{LOWERINGS}')
 
 
 @contextlib.contextmanager
-def spectral_lowering(lowering):
-    """Compute the spectral layers with ``lowering`` (a name of
-    :data:`LOWERINGS` or a :class:`SpectralLowering`) inside the block;
-    yields the lowering. ``None`` keeps torch.fft."""
-    global _active
+def spectral_lowering(module: nn.Module, lowering):
+    """Inside the block, every spectral layer of ``module`` computes with
+    ``lowering`` (a name of :data:`LOWERINGS` or a
+    :class:`SpectralLowering`); yields the lowering. Each layer gets its
+    own ``impl`` back afterwards."""
     if isinstance(lowering, str):
         lowering = get_lowering(lowering)
-    previous, _active = _active, lowering
+    layers = [m for m in module.modules() if isinstance(m, SpectralLayer)]
+    previous = [layer.impl for layer in layers]
+    set_spectral_impl(module, lowering)
     try:
         yield lowering
     finally:
-        _active = previous
+        for layer, impl in zip(layers, previous):
+            layer.impl = impl

@@ -20,16 +20,26 @@ Feature maps of any other size get a resized weight:
   wrap (frequency -1/2 neighbours +1/2), columns at ``rfftfreq(W0)``, the ends
   held constant beyond the last stored column. A smooth filter learned at one
   size then stays the same filter at another size.
+
+The transforms run on the spectral engine (:mod:`.spectral`), as one op
+(``torch.ops.mmspectral.global_filter``) that eager mode, autograd and
+``torch.compile`` all see whole: inside it the chosen implementation runs
+with the map's actual size, and the filter resized and laid out for it is
+kept between calls in eval mode (see :class:`~.utils.ResizeCache`). Its
+gradients are the adjoint transforms, so every implementation trains.
 """
 import functools
-from typing import Optional, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
-import torch.nn as nn
 from mmengine.logging import MMLogger
 from torch import Tensor
 
-from mmspectral.deploy.lowering import active_lowering
+from .spectral import (TIMINGS, MatrixPlan, SpectralLayer, SpectralTimings,
+                       _outer_inner, complex_multiply, compute_dtype,
+                       half_spectrum_weights, mix_valid_regions,
+                       resolve_impl, to_representation,
+                       to_representation_adjoint)
 from .utils import ResizeCache, guess_native_size, to_2tuple
 
 RESIZE_MODES = ('frequency', 'bilinear')
@@ -142,64 +152,262 @@ def resize_filter(weight: Tensor,
     return torch.einsum('ih,hw...,jw->ij...', rows, weight, cols)
 
 
-def _frequency_rows(weight: Tensor, rows: int) -> Tensor:
-    """``weight`` (rows in FFT order ``0, 1, ..., -1``) linearly
-    interpolated in frequency, with periodic wrap, onto the FFT-order rows
-    of ``rows`` points."""
-    h0 = weight.shape[0]
-    k = torch.arange(rows, device=weight.device, dtype=torch.float64)
-    freq = torch.where(k < (rows + 1) // 2, k, k - rows) / rows
-    # stored row r sits at frequency r / h0 on the circle of period 1
-    pos = torch.remainder(freq * h0, h0)
-    left = pos.floor().long().clamp(max=h0 - 1)
-    t = (pos - left).to(weight).view(-1, *([1] * (weight.dim() - 1)))
-    return weight[left] * (1 - t) + weight[(left + 1) % h0] * t
 
 
-def _frequency_cols(weight: Tensor, width: int, w0: int) -> Tensor:
-    """``weight`` (the half-spectrum columns ``0 .. w0 // 2`` of a ``w0``
-    wide map, dim 1) interpolated in frequency onto those of a ``width``
-    wide map, the last stored column held beyond its frequency."""
-    cols, last = width // 2 + 1, weight.shape[1] - 1
-    if last == 0:
-        return weight.expand(weight.shape[0], cols, *weight.shape[2:])
-    j = torch.arange(cols, device=weight.device, dtype=torch.float64)
-    pos = (j * w0 / width).clamp(max=last)  # column c is at frequency c/w0
-    left = pos.floor().long().clamp(max=last - 1)
-    t = (pos - left).to(weight).view(1, -1, *([1] * (weight.dim() - 2)))
-    return weight[:, left] * (1 - t) + weight[:, left + 1] * t
+def resize_filter_adjoint(grad: Tensor, src_size: Tuple[int, int],
+                          dst_size: Tuple[int, int],
+                          mode: str = 'frequency') -> Tensor:
+    """The transpose of :func:`resize_filter`: the gradient for the stored
+    filter of a gradient ``grad`` for the resized one."""
+    rows, cols = _cached_resize_matrices(
+        tuple(src_size), tuple(dst_size), mode, grad.dtype, grad.device)
+    return torch.einsum('ih,ij...,jw->hw...', rows, grad, cols)
 
 
-def resize_filter_in_graph(weight: Tensor, src_size: Tuple[int, int],
-                           dst_size: Tuple[int, int],
-                           mode: str = 'frequency') -> Tensor:
-    """:func:`resize_filter` written with gathers and ``F.interpolate`` on
-    tensors of the target size, so that ``torch.compile`` traces it with a
-    symbolic input size (one graph for all sizes, no Python branch on the
-    size). Equal to :func:`resize_filter` up to float32 rounding."""
-    (height, width), w0 = dst_size, src_size[1]
+def needs_resize(spatial_size: Sequence[int], size: Sequence[int],
+                 mode: str) -> bool:
+    """Whether a filter stored for ``spatial_size`` is resized for a
+    ``size`` map (the official ``'bilinear'`` rule compares frequency grids
+    only)."""
+    (h0, w0), (height, width) = spatial_size, size
     if mode == 'bilinear':
-        planes = weight.permute(3, 2, 0, 1)  # (2, C, h, w)
-        planes = torch.nn.functional.interpolate(
-            planes, size=(height, width // 2 + 1), mode='bilinear',
-            align_corners=True)
-        return planes.permute(2, 3, 1, 0)
-    return _frequency_cols(_frequency_rows(weight, height), width, w0)
+        return (height, width // 2 + 1) != (h0, w0 // 2 + 1)
+    return (height, width) != (h0, w0)
 
 
-class GlobalFilter(nn.Module):
+def standard_filter(weight: Tensor, spatial_size: Sequence[int],
+                    size: Tuple[int, int], mode: str) -> Tensor:
+    """The stored filter, float32, on the half spectrum of a ``size`` map:
+    ``(H, W // 2 + 1, C, 2)``."""
+    weight = weight.float()
+    if needs_resize(spatial_size, size, mode):
+        weight = resize_filter(weight, tuple(spatial_size), size, mode)
+    return weight
+
+
+# -- the op ------------------------------------------------------------------
+
+
+def _dims(channels_last: bool) -> Tuple[int, int]:
+    return (1, 2) if channels_last else (2, 3)
+
+
+def _plan(impl: str, size, x: Tensor, dims, dtype) -> Optional[MatrixPlan]:
+    """None for ``'fft'``, else the :class:`MatrixPlan` of ``impl``."""
+    if impl == 'fft':
+        return None
+    _, inner = _outer_inner(x.shape, dims)
+    return MatrixPlan(size, impl == 'dft', inner, dtype, x.device)
+
+
+def _candidates(size, x: Tensor, dims, dtype) -> List[str]:
+    """What ``'auto'`` times: ``'fft'``, ``'dft'`` unless its products get
+    large, ``'factored'`` if it differs from ``'dft'``."""
+    candidates = ['fft']
+    if sum(size) <= 1024:
+        candidates.append('dft')
+    plan = _plan('factored', size, x, dims, dtype)
+    if plan.h2 > 1 or plan.w1 > 1:
+        candidates.append('factored')
+    return candidates
+
+
+def _layout_filter(weight: Tensor, plan: Optional[MatrixPlan],
+                   size: Tuple[int, int], channels_last: bool,
+                   dtype: torch.dtype) -> Tensor:
+    """A standard-spectrum filter ``(H, K, C, 2)`` laid out to multiply
+    ``plan``'s spectrum: complex ``(H, K, C)`` / ``(C, H, K)`` against
+    ``rfft2``'s for ``'fft'``; otherwise real, in ``dtype``, the parts
+    axis where the plan has it."""
+    if plan is None:
+        weight = torch.view_as_complex(weight.contiguous())
+        return weight if channels_last else weight.permute(2, 0, 1)
+    kh, kw, _ = plan.frequencies()
+    rep = to_representation(weight, size, kh, kw).view(
+        plan.rows, plan.w1, plan.w2, weight.shape[2], 2)
+    order = (0, 1, 4, 2, 3) if channels_last else (3, 0, 1, 4, 2)
+    return rep.permute(order).to(dtype).contiguous()
+
+
+def _spectrum_view(y: Tensor, x: Tensor, channels_last: bool):
+    """A plan's spectrum shaped against the laid-out filter, and the axis
+    of its parts."""
+    if channels_last:
+        return y, -3
+    return y.view(x.shape[0], x.shape[1], *y.shape[1:-1]), -2
+
+
+def _apply(x: Tensor, weight: Tensor, plan: Optional[MatrixPlan], dims,
+           size, conjugate: bool, dtype: torch.dtype) -> Tensor:
+    if plan is None:
+        with torch.autocast(x.device.type, enabled=False):
+            spectrum = torch.fft.rfft2(x.float(), dim=dims, norm='ortho')
+            spectrum.mul_(weight.conj() if conjugate else weight)
+            return torch.fft.irfft2(spectrum, s=size, dim=dims, norm='ortho')
+    outer, inner = _outer_inner(x.shape, dims)
+    spectrum = plan.forward(x.to(dtype), outer, inner)
+    spectrum, part = _spectrum_view(spectrum, x, dims == (1, 2))
+    spectrum = complex_multiply(spectrum, weight, part, conjugate)
+    return plan.inverse(spectrum, outer, inner).view(x.shape)
+
+
+def filter_forward(x: Tensor, weight: Tensor, spatial_size: List[int],
+                   resize_mode: str, channels_last: bool, impl: str,
+                   dtype: torch.dtype, cache: int, conjugate: bool,
+                   out_dtype: torch.dtype) -> Tensor:
+    """What ``torch.ops.mmspectral.global_filter`` computes: the global
+    filter of ``x`` (conjugated: its adjoint), see :class:`GlobalFilter`.
+
+    ``impl`` is resolved here, with the map's size; the laid-out filter is
+    kept in the :class:`ResizeCache` named by ``cache`` (``-1``: none)."""
+    x = x.contiguous()
+    dims = _dims(channels_last)
+    size = (int(x.shape[dims[0]]), int(x.shape[dims[1]]))
+    keeper = ResizeCache.find(cache)
+
+    def run(chosen: str, keep: bool = True) -> Tensor:
+        plan = _plan(chosen, size, x, dims, dtype)
+
+        def layout():
+            return _layout_filter(
+                standard_filter(weight, spatial_size, size, resize_mode),
+                plan, size, channels_last, dtype)
+
+        filt = keeper.lookup(weight, (size, chosen, str(dtype)), layout) \
+            if keeper is not None and keep else layout()
+        return _apply(x, filt, plan, dims, size, conjugate, dtype)
+
+    chosen = resolve_impl(impl, 'filter', x, dims, dtype,
+                          _candidates(size, x, dims, dtype),
+                          lambda c: run(c, keep=False))
+    return run(chosen).to(out_dtype)
+
+
+def filter_weight_grad(x: Tensor, grad: Tensor, weight: Tensor,
+                       spatial_size: List[int], resize_mode: str,
+                       channels_last: bool, impl: str,
+                       dtype: torch.dtype) -> Tensor:
+    """The gradient for the stored ``weight`` of the gradient ``grad`` of
+    the filter's output on ``x``: the sum over the batch of ``w *
+    conj(X) * G`` (the spectra of ``x`` and ``grad``, ``w`` the weights of
+    the inverse), taken back through the filter's layout and resize."""
+    x, grad = x.contiguous(), grad.contiguous()
+    dims = _dims(channels_last)
+    size = (int(x.shape[dims[0]]), int(x.shape[dims[1]]))
+    chosen = impl
+    if impl == 'auto':  # the forward pass has timed the candidates
+        chosen = TIMINGS.best(SpectralTimings.key('filter', x, dims,
+                                                  dtype)) or 'fft'
+    plan = _plan(chosen, size, x, dims, dtype)
+    channels = x.shape[3 if channels_last else 1]
+    if plan is None:
+        with torch.autocast(x.device.type, enabled=False):
+            spectra = [torch.fft.rfft2(t.float(), dim=dims, norm='ortho')
+                       for t in (x, grad)]
+            weights = half_spectrum_weights(size[1], size[1] // 2 + 1)
+            if channels_last:
+                weights = weights[:, None]
+            product = spectra[0].conj() * spectra[1] * weights.to(
+                x.device, torch.float32)
+            product = product.sum(0)
+            if not channels_last:
+                product = product.permute(1, 2, 0)
+            rep = torch.view_as_real(product.contiguous()).flatten(0, 1)
+            kh, kw = torch.arange(size[0]), torch.arange(size[1] // 2 + 1)
+    else:
+        outer, inner = _outer_inner(x.shape, dims)
+        spectra = [
+            _spectrum_view(plan.forward(t.to(dtype), outer, inner), x,
+                           channels_last)[0] for t in (x, grad)
+        ]
+        product = complex_multiply(spectra[1], spectra[0],
+                                   -3 if channels_last else -2, True)
+        kh, kw, weights = plan.frequencies()
+        weights = weights.to(x.device, torch.float32)
+        weights = weights.view(-1, *[1] * (4 if channels_last else 3))
+        product = (product.float() * weights).sum(0)
+        order = (0, 1, 3, 4, 2) if channels_last else (1, 2, 4, 0, 3)
+        rep = product.permute(order).reshape(-1, channels, 2)
+    shape = (size[0], size[1] // 2 + 1, channels, 2)
+    grad_weight = to_representation_adjoint(rep, shape, size, kh, kw)
+    if needs_resize(spatial_size, size, resize_mode):
+        grad_weight = resize_filter_adjoint(grad_weight, tuple(spatial_size),
+                                            size, resize_mode)
+    return grad_weight.to(weight.dtype)
+
+
+@torch.library.custom_op('mmspectral::global_filter', mutates_args=())
+def _global_filter_op(x: Tensor, weight: Tensor, spatial_size: List[int],
+                      resize_mode: str, channels_last: bool, impl: str,
+                      dtype: torch.dtype, cache: int, conjugate: bool,
+                      out_dtype: torch.dtype) -> Tensor:
+    return filter_forward(x, weight, spatial_size, resize_mode,
+                          channels_last, impl, dtype, cache, conjugate,
+                          out_dtype)
+
+
+@_global_filter_op.register_fake
+def _(x, weight, spatial_size, resize_mode, channels_last, impl, dtype,
+      cache, conjugate, out_dtype):
+    return x.new_empty(x.shape, dtype=out_dtype)
+
+
+@torch.library.custom_op('mmspectral::global_filter_weight_grad',
+                         mutates_args=())
+def _weight_grad_op(x: Tensor, grad: Tensor, weight: Tensor,
+                    spatial_size: List[int], resize_mode: str,
+                    channels_last: bool, impl: str,
+                    dtype: torch.dtype) -> Tensor:
+    return filter_weight_grad(x, grad, weight, spatial_size, resize_mode,
+                              channels_last, impl, dtype)
+
+
+@_weight_grad_op.register_fake
+def _(x, grad, weight, spatial_size, resize_mode, channels_last, impl,
+      dtype):
+    return torch.empty_like(weight)
+
+
+def _setup_context(ctx, inputs, output):
+    x, weight, *args = inputs
+    ctx.save_for_backward(x, weight)
+    ctx.args = args
+
+
+def _backward(ctx, grad):
+    x, weight = ctx.saved_tensors
+    (spatial_size, resize_mode, channels_last, impl, dtype, _, conjugate,
+     _) = ctx.args
+    grad_x = grad_weight = None
+    if ctx.needs_input_grad[0]:
+        grad_x = _global_filter_op(grad, weight, spatial_size, resize_mode,
+                                   channels_last, impl, dtype, -1,
+                                   not conjugate, x.dtype)
+    if ctx.needs_input_grad[1]:
+        grad_weight = _weight_grad_op(x, grad, weight, spatial_size,
+                                      resize_mode, channels_last, impl,
+                                      dtype)
+    return (grad_x, grad_weight) + (None, ) * 8
+
+
+_global_filter_op.register_autograd(_backward, setup_context=_setup_context)
+
+
+class GlobalFilter(SpectralLayer):
     """Learned global filter: ``irfft2(rfft2(x) * W)`` per channel.
 
-    The FFT runs in float32 with autocast disabled whatever the input dtype
-    (cuFFT in half precision only handles powers of two and the CPU FFT has no
-    half at all); the result is cast back to the input dtype. Feature maps of
-    any size ``(H, W) >= 1`` are accepted; the weight is resized to their
-    frequency grid (see the module docstring for the two modes). In eval mode
-    the complex weight, resized and laid out for the spectrum, is kept for
-    the last ``resize_cache.max_entries`` sizes (see :class:`ResizeCache`;
-    the backbones' ``resize_cache_size``). A
-    checkpoint whose filter was stored for another native size is resized to
-    this one when loaded.
+    Feature maps of any size ``(H, W) >= 1`` are accepted; the weight is
+    resized to their frequency grid (see the module docstring for the two
+    modes). The transforms run on the spectral engine in the way ``impl``
+    names (:data:`~.spectral.SPECTRAL_IMPLS`; :func:`~.spectral.
+    set_spectral_impl` sets it in a whole model): ``'fft'`` is
+    ``torch.fft`` in float32 with autocast off, the result cast back to the
+    input dtype; the matrix forms compute in the autocast dtype under
+    autocast (and return it), else in float32. In eval mode the weight,
+    resized and laid out for the implementation, is kept for the last
+    ``resize_cache.max_entries`` sizes (see :class:`ResizeCache`; the
+    backbones' ``resize_cache_size``). A checkpoint whose filter was stored
+    for another native size is resized to this one when loaded.
 
     Args:
         embed_dims (int): Number of channels.
@@ -213,6 +421,9 @@ class GlobalFilter(nn.Module):
             SpectFormer), else ``(B, C, H, W)`` (HorNet). Defaults to True.
         init_std (float): Std of the normal initialisation. Defaults to 0.02,
             as in the official GFNet code.
+        impl (str): How the transforms are computed, one of
+            ``'auto'``, ``'fft'``, ``'dft'``, ``'factored'``. Defaults to
+            ``'auto'``.
     """
 
     def __init__(self,
@@ -220,7 +431,8 @@ class GlobalFilter(nn.Module):
                  spatial_size=14,
                  resize_mode: str = 'frequency',
                  channels_last: bool = True,
-                 init_std: float = 0.02):
+                 init_std: float = 0.02,
+                 impl: str = 'auto'):
         super().__init__()
         if resize_mode not in RESIZE_MODES:
             raise ValueError(f'resize_mode must be one of {RESIZE_MODES}, '
@@ -229,8 +441,9 @@ class GlobalFilter(nn.Module):
         self.spatial_size = to_2tuple(spatial_size)
         self.resize_mode = resize_mode
         self.channels_last = channels_last
+        self.impl = impl
         h0, w0 = self.spatial_size
-        self.complex_weight = nn.Parameter(
+        self.complex_weight = torch.nn.Parameter(
             torch.randn(h0, w0 // 2 + 1, embed_dims, 2) * init_std)
         self.resize_cache = ResizeCache()
 
@@ -238,70 +451,55 @@ class GlobalFilter(nn.Module):
         return (f'embed_dims={self.embed_dims}, '
                 f'spatial_size={self.spatial_size}, '
                 f'resize_mode={self.resize_mode!r}, '
-                f'channels_last={self.channels_last}')
+                f'channels_last={self.channels_last}, impl={self.impl!r}')
 
     def train(self, mode: bool = True):
         self.resize_cache.clear()
         return super().train(mode)
 
-    def _needs_resize(self, size: Tuple[int, int]) -> bool:
-        if self.resize_mode == 'bilinear':
-            # the official rule compares frequency grids only
-            h0, w0 = self.spatial_size
-            return (size[0], size[1] // 2 + 1) != (h0, w0 // 2 + 1)
-        return tuple(size) != self.spatial_size
+    def standard_filter(self, size: Tuple[int, int]) -> Tensor:
+        """The weight (float32) on the half spectrum of a ``size`` map:
+        ``(H, W // 2 + 1, C, 2)``."""
+        return standard_filter(self.complex_weight, self.spatial_size,
+                               tuple(size), self.resize_mode)
 
     def complex_filter(self, size: Tuple[int, int]) -> Tensor:
         """The complex weight on the half spectrum of a ``size`` map, shaped
-        to broadcast against the spectrum: ``(h, w, C)`` for channels-last
-        input, ``(C, h, w)`` otherwise; in memory always ``(C, h, w)``, the
-        layout ``rfft2`` gives the spectrum in both cases."""
+        to multiply ``rfft2``'s spectrum: ``(h, w, C)`` for channels-last
+        input, ``(C, h, w)`` otherwise."""
+        return _layout_filter(self.standard_filter(size), None, tuple(size),
+                              self.channels_last, torch.float32)
 
-        if torch.compiler.is_compiling():
-            # in the graph, for any size (the cache and its Python-side
-            # matrices would specialise the graph to each size)
-            return self._to_layout(
-                resize_filter_in_graph(self.complex_weight.float(),
-                                       self.spatial_size, size,
-                                       self.resize_mode))
-
-        def compute() -> Tensor:
-            weight = self.complex_weight.float()
-            if self._needs_resize(size):
-                weight = resize_filter(weight, self.spatial_size, size,
-                                       self.resize_mode)
-            return self._to_layout(weight)
-
-        return self.resize_cache.get(self, self.complex_weight, tuple(size),
-                                     compute)
-
-    def _to_layout(self, weight: Tensor) -> Tensor:
-        weight = torch.view_as_complex(weight.contiguous())
-        weight = weight.permute(2, 0, 1).contiguous()
-        return weight.permute(1, 2, 0) if self.channels_last else weight
-
-    def forward(self, x: Tensor) -> Tensor:
-        dims = (1, 2) if self.channels_last else (2, 3)
+    def forward(self, x: Tensor,
+                valid_sizes: Optional[Sequence[Tuple[int, int]]] = None
+                ) -> Tensor:
+        """Filter ``x``; with ``valid_sizes`` (one ``(h, w)`` per image) each
+        image is filtered over its own top-left region only (zero beyond),
+        whatever the padding of the batch."""
         if x.dim() != 4 or x.shape[3 if self.channels_last else 1] != \
                 self.embed_dims:
             layout = 'B, H, W, C' if self.channels_last else 'B, C, H, W'
             raise ValueError(
                 f'GlobalFilter expects a ({layout}) tensor with C='
                 f'{self.embed_dims}, got shape {tuple(x.shape)}')
-        lowering = active_lowering()
-        if lowering is not None:  # exporting: see mmspectral.deploy
-            return lowering.global_filter(self, x)
-        size = (x.shape[dims[0]], x.shape[dims[1]])
-        with torch.autocast(device_type=x.device.type, enabled=False):
-            spectrum = torch.fft.rfft2(x.float(), dim=dims, norm='ortho')
-            weight = self.complex_filter(size)
-            if torch.is_grad_enabled() and (spectrum.requires_grad
-                                            or weight.requires_grad):
-                spectrum = spectrum * weight
-            else:  # nothing to differentiate: no new spectrum-sized buffer
-                spectrum.mul_(weight)
-            out = torch.fft.irfft2(spectrum, s=size, dim=dims, norm='ortho')
-        return out.to(x.dtype)
+        if valid_sizes is not None:
+            return mix_valid_regions(x, valid_sizes,
+                                     _dims(self.channels_last), self._mix)
+        return self._mix(x)
+
+    def _mix(self, x: Tensor) -> Tensor:
+        if not isinstance(self.impl, str):  # a lowering, see mmspectral.deploy
+            return self.impl.global_filter(self, x)
+        impl = 'fft' if torch.jit.is_tracing() else self.impl
+        dtype = torch.float32 if impl == 'fft' else compute_dtype(x)
+        cache = self.resize_cache.token if self.resize_cache.usable(
+            self, self.complex_weight) else -1
+        args = (x, self.complex_weight, list(self.spatial_size),
+                self.resize_mode, self.channels_last, impl, dtype, cache,
+                False, x.dtype if impl == 'fft' else dtype)
+        if torch.jit.is_tracing():  # plain operators for tracers (FLOPs)
+            return filter_forward(*args)
+        return _global_filter_op(*args)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         key = prefix + 'complex_weight'

@@ -1,4 +1,6 @@
 """Small helpers shared by the layers."""
+import itertools
+import weakref
 from collections import OrderedDict
 from typing import Callable, Hashable, Optional, Tuple
 
@@ -48,16 +50,39 @@ class ResizeCache:
     ``.to()``, in-place edits and ``param.data`` swaps (custom EMA, weight
     averaging) all invalidate it. Nothing is cached while the result could be
     part of an autograd graph, or inside ``torch.compile`` (the compiled
-    graph computes it).
+    graph computes it) unless a spectral op looks the cache up where it runs
+    (by its :attr:`token`).
 
     Args:
         max_entries (int): Input sizes kept. Defaults to 2.
     """
 
+    _tokens = itertools.count()
+    _registry: 'weakref.WeakValueDictionary[int, ResizeCache]' = \
+        weakref.WeakValueDictionary()
+
     def __init__(self, max_entries: int = 2):
         self.max_entries = max_entries
-        self._store: 'OrderedDict[Hashable, Tensor]' = OrderedDict()
+        self._store: 'OrderedDict[Hashable, object]' = OrderedDict()
         self._snapshot: Optional[Tensor] = None
+        #: names this cache for :meth:`find` (a spectral op gets the token,
+        #: as its cached values are looked up where the op runs)
+        self.token = next(self._tokens)
+        self._registry[self.token] = self
+
+    @classmethod
+    def find(cls, token: int) -> Optional['ResizeCache']:
+        """The cache holding ``token``, or None (``token < 0``: none)."""
+        return cls._registry.get(token) if token >= 0 else None
+
+    def __deepcopy__(self, memo):
+        return ResizeCache(self.max_entries)  # a copy starts empty
+
+    def __getstate__(self):
+        return dict(max_entries=self.max_entries)
+
+    def __setstate__(self, state):
+        self.__init__(state['max_entries'])
 
     @property
     def max_entries(self) -> int:
@@ -78,7 +103,9 @@ class ResizeCache:
     @property
     def nbytes(self) -> int:
         """Bytes held by the cached tensors."""
-        return sum(t.numel() * t.element_size() for t in self._store.values())
+        return sum(
+            t.numel() * t.element_size() for value in self._store.values()
+            for t in (value.values() if isinstance(value, dict) else [value]))
 
     def clear(self):
         self._store.clear()
@@ -94,22 +121,36 @@ class ResizeCache:
                 and snap.dtype == param.dtype and snap.device == param.device
                 and torch.equal(snap, param))
 
+    def usable(self, module: torch.nn.Module, param: Tensor) -> bool:
+        """Whether values derived from ``param`` may be kept for
+        ``module`` now: in eval mode, outside autograd, with a bound above
+        0."""
+        return (self._max_entries > 0 and not module.training
+                and not (torch.is_grad_enabled() and param.requires_grad))
+
     def get(self, module: torch.nn.Module, param: Tensor, key: Hashable,
             compute: Callable[[], Tensor]) -> Tensor:
-        cacheable = (self._max_entries > 0 and not module.training
-                     and not (torch.is_grad_enabled() and param.requires_grad)
-                     and not torch.compiler.is_compiling())
-        if not cacheable:
+        """``compute()``, kept for ``key`` while :meth:`usable` (and not
+        inside ``torch.compile``, whose graph computes it)."""
+        if not self.usable(module, param) or torch.compiler.is_compiling():
             return compute()
+        # sizes read off a traced tensor are tensors, not ints
+        key = tuple(int(k) for k in key) if isinstance(key, tuple) else key
+        return self.lookup(param, key, compute)
+
+    def lookup(self, param: Tensor, key: Hashable,
+               compute: Callable[[], object]):
+        """The value kept for ``key`` while ``param`` holds the values it
+        was computed from, else ``compute()`` (detached), kept."""
         with torch.no_grad():
             if not self._holds_values_of(param):
                 self.clear()
                 self._snapshot = param.detach().clone()
-        # sizes read off a traced tensor are tensors, not ints
-        key = tuple(int(k) for k in key) if isinstance(key, tuple) else key
         value = self._store.get(key)
         if value is None:
-            value = compute().detach()
+            value = compute()
+            if isinstance(value, Tensor):
+                value = value.detach()
             self._store[key] = value
             self._evict()
         else:
