@@ -12,7 +12,7 @@ from published_cases import (HORNET, official_hornet_backbone, shrink,
                              small_hornet_arch)
 
 from mmspectral.converters import convert_hornet
-from mmspectral.testing import short_run
+from tool_modules import short_run
 from tool_runs import checked, run
 
 CONVERTER = 'model_converters/hornet2mmspectral.py'
