@@ -19,7 +19,9 @@ from mmspectral.checkpoint import (CheckpointError, check_dtypes, check_finite,
                                    is_remote, listing, raise_unless_fits,
                                    read_checkpoint, size_mismatches,
                                    state_dict_of)
-from ..layers import PositionEmbedding, ResizeCache, pad_to_multiple
+from ..layers import (PositionEmbedding, ResizeCache, SpectralLayer,
+                      pad_to_multiple, set_spectral_impl)
+from ..layers.spectral import check_impl
 
 # the DeiT/timm initialisation of the official GFNet, AFNO and SpectFormer
 # code (spectral weights and position embeddings initialise themselves)
@@ -161,6 +163,14 @@ class SpectralBackbone(BaseModule, metaclass=_FinishedAfterInit):
             least recently used going first; ``0`` recomputes them on every
             call. Memory grows with it (GFNet-H-S: about 0.25 GB per size at
             COCO's 800x1333), speed only at repeated sizes. Defaults to 2.
+        spectral_impl (str): How every spectral layer computes its 2-D real
+            DFT pair, see :mod:`mmspectral.models.layers.spectral`:
+            ``'fft'`` (``torch.fft`` in float32, the official code's path),
+            ``'dft'`` or ``'factored'`` (matrix products in the compute
+            dtype: bf16/fp16 under autocast), or ``'auto'`` (the fastest of
+            the three for the device, dtype and map size, timed once per
+            size). Families without spectral layers (HorNet 7x7) refuse
+            anything but the default. Defaults to ``'auto'``.
         init_cfg (dict | list[dict], optional): Initialization config, as in
             mmpretrain: applied by ``init_weights()`` (the Runner calls it),
             not at construction. ``dict(type='Pretrained', checkpoint=PATH,
@@ -206,6 +216,7 @@ class SpectralBackbone(BaseModule, metaclass=_FinishedAfterInit):
                  resize_mode: Optional[str] = None,
                  norm_cfg: Optional[dict] = None,
                  resize_cache_size: int = 2,
+                 spectral_impl: str = 'auto',
                  init_cfg=None):
         name = type(self).__name__
         super().__init__(init_cfg=init_cfg if init_cfg is not None else
@@ -223,6 +234,7 @@ class SpectralBackbone(BaseModule, metaclass=_FinishedAfterInit):
             raise ValueError(f'frozen_stages must be in -1..{self.num_stages},'
                              f' got {frozen_stages}')
         ResizeCache(resize_cache_size)  # fail early on a bad size
+        self.spectral_impl = check_impl(spectral_impl)
         self.arch_name = arch
         self.arch_settings = self.check_arch(arch)
         self.embed_dims = self.stage_channels(self.arch_settings)
@@ -309,7 +321,17 @@ class SpectralBackbone(BaseModule, metaclass=_FinishedAfterInit):
         """After the family's ``__init__``: the resize-cache bound and the
         frozen stages."""
         self.set_resize_cache_size(self.resize_cache_size)
+        self._set_spectral_impl()
         self._freeze_stages()
+
+    def _set_spectral_impl(self):
+        if not any(isinstance(m, SpectralLayer) for m in self.modules()):
+            if self.spectral_impl != 'auto':
+                raise ValueError(
+                    f'this {type(self).__name__} arch has no spectral layers: '
+                    f'spectral_impl={self.spectral_impl!r} does not apply')
+            return
+        set_spectral_impl(self, self.spectral_impl)
 
     def stage_parts(self, index: int) -> List[Union[nn.Module, nn.Parameter]]:
         """Modules and parameters of the stem (``index=0``) or of stage
