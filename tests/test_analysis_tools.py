@@ -180,12 +180,22 @@ def test_gpu_check_runs_every_section_on_a_cpu(tmp_path):
                            str(out)]) == 0
     report = out.read_text()
     for section in ('## amp', '## plans', '## filter-cache', '## speed',
-                    '## amp-step'):
+                    '## amp-step', '## engines'):
         assert section in report
-    amp_rows = [line for line in report.splitlines()
+    amp_report = report.split('## plans')[0]
+    amp_rows = [line for line in amp_report.splitlines()
                 if line.startswith('| ') and ('float16' in line
                                               or 'bfloat16' in line)]
     assert len(amp_rows) == 2 * len(gpu_check.FAMILIES)
+    # engines: 2 maps x 3 dtypes x (forward, forward + backward), each
+    # implementation within its precision of float32 fft
+    engine_rows = [[c.strip() for c in line.split('|')[1:-1]]
+                   for line in report.split('## engines')[1].splitlines()
+                   if line.startswith('| ') and 'x16 ' in line]
+    assert len(engine_rows) == 12
+    for row in engine_rows:
+        bound = 1e-5 if row[1] == 'float32' else 3e-2
+        assert all(float(e) < bound for e in row[-3:]), row
     assert all(line.rstrip(' |').endswith('yes') for line in amp_rows)
     # the bound keeps 2 sizes: cached bytes stop growing, unbounded do not
     cache_rows = [[c.strip() for c in line.split('|')[1:-1]]

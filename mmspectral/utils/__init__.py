@@ -1,7 +1,7 @@
-from .benchmarking import (format_table, median_time, median_times,
-                           native_stderr_silenced, print_report)
+from .benchmarking import (describe_machine, format_table, median_time,
+                           median_times, native_stderr_silenced, print_report)
 
 __all__ = [
-    'format_table', 'median_time', 'median_times', 'native_stderr_silenced',
-    'print_report'
+    'describe_machine', 'format_table', 'median_time', 'median_times',
+    'native_stderr_silenced', 'print_report'
 ]

@@ -74,3 +74,32 @@ def native_stderr_silenced():
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+
+
+#: CPU flags that decide how fast bf16/fp16 matrix products can be
+MATRIX_FLAGS = ('amx_bf16', 'amx_fp16', 'avx512_bf16', 'avx512_fp16')
+
+
+def describe_machine(device: str = 'cpu') -> str:
+    """The hardware and software a timing was made on: the CPU model and
+    which of :data:`MATRIX_FLAGS` it has (from ``/proc/cpuinfo``), the GPU
+    for a CUDA device, torch's version and its CPU threads."""
+    model, flags = 'unknown CPU', set()
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                key, _, value = line.partition(':')
+                if key.strip() == 'model name':
+                    model = value.strip()
+                elif key.strip() == 'flags':
+                    flags = set(value.split())
+                    break
+    except OSError:
+        pass
+    marks = ', '.join(f'{flag} {"yes" if flag in flags else "no"}'
+                      for flag in MATRIX_FLAGS)
+    text = (f'{model} ({marks}); torch {torch.__version__}, '
+            f'{torch.get_num_threads()} CPU threads')
+    if device.startswith('cuda') and torch.cuda.is_available():
+        text += f'; GPU {torch.cuda.get_device_name(torch.device(device))}'
+    return text

@@ -3,8 +3,9 @@ the peers a user would pick instead.
 
     python tools/analysis_tools/benchmark.py [--models gfnet-h-s swin-t ...]
         [--sizes 224 512 1024 2048 1024x2048] [--backward] [--amp]
-        [--compile] [--device cpu|cuda] [--threads N] [--repeat 5]
-        [--warmup 1] [--batch 1] [--out-dir DIR]
+        [--compile] [--spectral-impl auto fft dft factored]
+        [--device cpu|cuda] [--threads N] [--repeat 5] [--warmup 1]
+        [--batch 1] [--out-dir DIR]
 
 Our backbones are built from mmspectral; the peers from the installed
 libraries in the same run: Swin-T (mmdet), MiT-B2 (mmseg), ConvNeXt-T and
@@ -12,7 +13,10 @@ HorNet-T-GF (mmpretrain). Each model runs in eval mode under ``no_grad``
 (``--backward``: train mode, forward + backward of the summed outputs).
 Latency is the median of ``--repeat`` runs after ``--warmup``; CUDA runs are
 synchronised. ``--amp`` autocasts to float16 on a GPU and to bfloat16 on a
-CPU (the spectral layers keep their FFTs in float32). Peak memory is what
+CPU; our spectral layers then compute in that dtype unless their
+implementation is ``fft`` (float32 ``torch.fft``). ``--spectral-impl`` times
+each of our models with each named implementation of the spectral engine
+(``spectral_impl`` of the backbone; default ``auto``). Peak memory is what
 one more run allocates at its peak beyond what was already held (weights,
 input, cached filters): from ``torch.cuda.max_memory_allocated`` on a GPU,
 from the allocation events of torch's profiler on the CPU. A run that fails
@@ -37,7 +41,8 @@ import sys
 import numpy as np
 import torch
 
-from mmspectral.utils import (format_table, median_time,
+from mmspectral.models.layers import SPECTRAL_IMPLS
+from mmspectral.utils import (describe_machine, format_table, median_time,
                               native_stderr_silenced, print_report)
 
 # name: (registry scope, backbone config)
@@ -98,6 +103,10 @@ def parse_args(argv=None):
         '--compile', action='store_true',
         help='also time each model compiled (inductor) and print the '
         'speed-up')
+    parser.add_argument(
+        '--spectral-impl', nargs='+', default=['auto'],
+        choices=SPECTRAL_IMPLS,
+        help="our models' spectral_impl; several: each is timed")
     parser.add_argument('--out-dir', help='write .md, .csv and .png here')
     args = parser.parse_args(argv)
     unknown = [m for m in args.models if m not in MODELS]
@@ -112,16 +121,35 @@ def autocast_dtype(args) -> torch.dtype:
         torch.bfloat16
 
 
-def build_backbone(name: str) -> torch.nn.Module:
+def build_backbone(name: str, spectral_impl: str = 'auto'
+                   ) -> torch.nn.Module:
     from mmengine.registry import MODELS as ROOT
     from mmengine.registry import DefaultScope
 
     import mmspectral  # noqa: F401  (registers our backbones)
     scope, cfg = MODELS[name]
+    cfg = dict(cfg)
     if scope != 'mmspectral':
         __import__(f'{scope}.models')
+    elif spectral_impl != 'auto':
+        cfg['spectral_impl'] = spectral_impl
     with DefaultScope.overwrite_default_scope(scope):
-        return ROOT.build(dict(cfg))
+        return ROOT.build(cfg)
+
+
+def model_variants(args) -> list:
+    """``(row name, model name, spectral impl)`` of every model to time:
+    ours once per ``--spectral-impl`` (named ``model [impl]`` unless only
+    ``auto`` is timed), each peer once."""
+    tagged = args.spectral_impl != ['auto']
+    variants = []
+    for name in args.models:
+        if MODELS[name][0] != 'mmspectral':
+            variants.append((name, name, 'auto'))
+            continue
+        variants += [(f'{name} [{impl}]' if tagged else name, name, impl)
+                     for impl in args.spectral_impl]
+    return variants
 
 
 def _allocation_delta(event) -> int:
@@ -204,12 +232,12 @@ def compiled(model: torch.nn.Module, args) -> torch.nn.Module:
 
 def run_benchmark(args):
     results = {}
-    names = [(name, False) for name in args.models]
-    if args.compile:
-        names = [(name, c) for name in args.models for c in (False, True)]
-    for name, compile_it in names:
-        key = f'{name} compiled' if compile_it else name
-        model = build_backbone(name).to(args.device)
+    variants = model_variants(args)
+    names = [(v, c) for v in variants for c in (
+        (False, True) if args.compile else (False, ))]
+    for (row, name, impl), compile_it in names:
+        key = f'{row} compiled' if compile_it else row
+        model = build_backbone(name, impl).to(args.device)
         if compile_it:
             model = compiled(model, args)
         results[key] = {}
@@ -239,8 +267,8 @@ def describe_run(args) -> str:
     else:
         where = (f'CPU, {torch.get_num_threads()} threads, ' +
                  ('AMP bfloat16' if args.amp else 'float32'))
-    return (f'{mode}, batch {args.batch}, {where}; median of {args.repeat} '
-            f'after {args.warmup} warm-up; torch {torch.__version__}')
+    return (f'{describe_machine(args.device)}\n{mode}, batch {args.batch}, '
+            f'{where}; median of {args.repeat} after {args.warmup} warm-up')
 
 
 def fmt(value, spec):
@@ -252,7 +280,8 @@ def fmt_ratio(value):
 
 
 def is_ours(name: str) -> bool:
-    return MODELS[name.replace(' compiled', '')][0] == 'mmspectral'
+    base = name.replace(' compiled', '').split(' [')[0]
+    return MODELS[base][0] == 'mmspectral'
 
 
 def peer_ratios(results, args) -> list:

@@ -9,6 +9,13 @@ Prints a markdown table per feature map: our global filter (the spectral core
 of GFNet, SpectFormer and HorNet) against the naive formulation, and the AFNO
 mixer at each kept-mode fraction with its speed-up over keeping every mode.
 
+The engine table (``--engines``, on by default) times the global filter on
+each map with every implementation of the spectral engine taking turns
+(``fft``, ``dft``, ``factored``, and what ``auto`` picks), in float32 and
+under bfloat16 autocast (float16 on a GPU), with each one's relative error
+against the float32 ``fft`` result. Every report starts with the CPU model,
+its bf16/fp16 matrix flags and the torch version.
+
 The naive global filter is the official GFNet layer made size-agnostic the way
 the official HorNet dense code does it: channels-last ``rfft2`` over dims
 (1, 2) after an unconditional float cast, the filter re-interpolated on every
@@ -45,7 +52,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mmspectral.models.layers import AFNO2d, GlobalFilter
-from mmspectral.utils import (format_table, median_times,
+from mmspectral.models.layers.spectral import (COMPUTED_IMPLS, TIMINGS,
+                                               SpectralTimings)
+from mmspectral.utils import (describe_machine, format_table, median_times,
                               native_stderr_silenced, print_report)
 
 # H x W x C : S -- maps of Mask R-CNN (800x1344 input) and SegFormer
@@ -176,6 +185,9 @@ def parse_args(argv=None):
         '--backward', action='store_true', help='time forward + backward')
     parser.add_argument('--out', help='also write the table to this file')
     parser.add_argument(
+        '--no-engines', dest='engines', action='store_false',
+        help='skip the table of the spectral engine implementations')
+    parser.add_argument(
         '--backbone', metavar='FAMILY-ARCH',
         help='also compare a whole backbone, e.g. gfnet-h-s')
     parser.add_argument(
@@ -202,12 +214,14 @@ def parse_args(argv=None):
     return args
 
 
-def time_layers(layers, x, args) -> list:
-    """Median time of each layer on ``x``, the layers taking turns."""
+def time_layers(layers, x, args, amp: bool = False) -> list:
+    """Median time of each layer on ``x``, the layers taking turns
+    (``amp``: under bf16 autocast, fp16 on a GPU)."""
 
     def runner(layer):
         def run():
-            out = layer(x)
+            with autocast(args.device, amp):
+                out = layer(x)
             if args.backward:
                 out.sum().backward()
 
@@ -217,6 +231,57 @@ def time_layers(layers, x, args) -> list:
     with grad:
         return median_times([runner(layer) for layer in layers], args.warmup,
                             args.repeat, args.device)
+
+
+def autocast(device: str, enabled: bool):
+    kind = 'cuda' if device.startswith('cuda') else 'cpu'
+    dtype = torch.float16 if kind == 'cuda' else torch.bfloat16
+    return torch.autocast(kind, dtype=dtype, enabled=enabled)
+
+
+def relative_error(out: torch.Tensor, reference: torch.Tensor) -> float:
+    return ((out.float() - reference).norm() / reference.norm()).item()
+
+
+def engine_rows(height, width, channels, stored, args) -> list:
+    """Per precision, the global filter on an ``H x W x C`` map with each
+    engine implementation, and ``auto``'s pick."""
+    x = torch.randn(args.batch, height, width, channels, device=args.device)
+    layers = {impl: GlobalFilter(channels, stored, impl=impl).to(
+        args.device).eval() for impl in (*COMPUTED_IMPLS, 'auto')}
+    for layer in layers.values():
+        layer.load_state_dict(layers['fft'].state_dict())
+    with torch.no_grad():
+        reference = layers['fft'](x)
+    rows = []
+    for amp in (False, True):
+        with torch.no_grad(), autocast(args.device, amp):
+            errors = [relative_error(layers[impl](x), reference)
+                      for impl in COMPUTED_IMPLS]
+            dtype = torch.get_autocast_dtype(x.device.type) if amp else \
+                torch.float32
+            pick = TIMINGS.best(SpectralTimings.key('filter', x, (1, 2),
+                                                    dtype)) or 'fft'
+        times = time_layers([layers[impl] for impl in COMPUTED_IMPLS], x,
+                            args, amp)
+        fft_time = times[0]
+        rows.append([f'{height}x{width}x{channels}',
+                     str(dtype).split('.')[-1] if amp else 'float32'] +
+                    [f'{1e3 * t:.2f}' for t in times] +
+                    [pick, f'{fft_time / times[COMPUTED_IMPLS.index(pick)]:.2f}x'] +
+                    [f'{e:.1e}' for e in errors])
+    return rows
+
+
+def engine_table(args) -> str:
+    rows = [row for size in args.sizes for row in engine_rows(*size, args)]
+    header = (['map (HxWxC)', 'compute'] +
+              [f'{impl} ms' for impl in COMPUTED_IMPLS] +
+              ['auto picks', 'auto vs fft'] +
+              [f'{impl} rel. err' for impl in COMPUTED_IMPLS])
+    return ('Spectral engine: the global filter per implementation (eval '
+            'forward; relative error against float32 fft)\n\n' +
+            format_table(header, rows) + '\n')
 
 
 def max_difference(a: nn.Module, b: nn.Module, x) -> float:
@@ -388,11 +453,14 @@ def main(argv=None):
     ] + [f'AFNO speed-up f={f:g}' for f in args.fractions[1:]]
     mode = 'forward + backward' if args.backward else 'forward'
     threads = torch.get_num_threads()
-    text = (f'{mode}, batch {args.batch}, device {args.device}, '
-            f'{threads} CPU threads, median of {args.repeat}\n')
+    text = (f'{describe_machine(args.device)}\n{mode}, batch {args.batch}, '
+            f'device {args.device}, {threads} CPU threads, median of '
+            f'{args.repeat}\n')
     if args.sizes:
         rows = [layer_row(*size, args) for size in args.sizes]
         text += '\n' + format_table(header, rows) + '\n'
+        if args.engines:
+            text += '\n' + engine_table(args)
     if args.distinct_sizes:
         text += '\n' + cache_memory_report(args)
     elif args.backbone:

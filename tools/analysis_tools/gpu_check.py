@@ -24,6 +24,11 @@ Sections (each a table in the report):
    1024x1024, float32 and AMP.
 5. ``amp step``: one step of mmengine's ``AmpOptimWrapper`` (float16 and
    bfloat16) on a GFNet-H-Ti classifier.
+6. ``engines``: the global filter with each implementation of the spectral
+   engine (``fft`` = cuFFT in float32, ``dft``, ``factored``) in float32,
+   float16 and bfloat16, forward and forward + backward, on the first-stage
+   maps of COCO (800x1333) and Cityscapes (1024x2048) inputs: time and
+   relative error against float32 ``fft``, and what ``auto`` picks.
 
 It needs only torch and pure-Python wheels (no compiled mmcv ops, so it runs
 on a bare CUDA machine): ``pip install mmengine==0.10.7 mmcv-lite==2.1.0``,
@@ -43,7 +48,8 @@ from typing import Callable, Dict, List, Tuple
 import torch
 import torch.nn as nn
 
-from mmspectral.utils import format_table, median_times, print_report
+from mmspectral.utils import (describe_machine, format_table, median_times,
+                              print_report)
 
 # tiny and real archs of every family: (class name, arch, extra kwargs)
 FAMILIES = {
@@ -78,8 +84,10 @@ def parse_args(argv=None):
         help='tiny archs and small sizes (what CI runs on a CPU)')
     parser.add_argument(
         '--sections', nargs='+',
-        default=['amp', 'plans', 'filter-cache', 'speed', 'amp-step'],
-        choices=['amp', 'plans', 'filter-cache', 'speed', 'amp-step'])
+        default=['amp', 'plans', 'filter-cache', 'speed', 'amp-step',
+                 'engines'],
+        choices=['amp', 'plans', 'filter-cache', 'speed', 'amp-step',
+                 'engines'])
     parser.add_argument('--out', help='also write the report to this file')
     args = parser.parse_args(argv)
     if args.device.startswith('cuda') and not torch.cuda.is_available():
@@ -377,12 +385,69 @@ def amp_step_section(args) -> str:
                 rows) + '\n')
 
 
+# -- 6. spectral engine --------------------------------------------------------
+
+def engine_rows(size, channels, dtype, args) -> List[list]:
+    from mmspectral.models.layers import GlobalFilter
+    from mmspectral.models.layers.spectral import (COMPUTED_IMPLS, TIMINGS,
+                                                   SpectralTimings)
+    x = torch.randn(1, *size, channels, device=args.device)
+    layers = {impl: GlobalFilter(channels, 14, impl=impl).to(args.device)
+              for impl in (*COMPUTED_IMPLS, 'auto')}
+    for layer in layers.values():
+        layer.load_state_dict(layers['fft'].state_dict())
+    with torch.no_grad():
+        reference = layers['fft'](x)
+    amp = dtype != torch.float32
+    rows = []
+    for backward in (False, True):
+        def run(impl):
+            xi = x.detach().requires_grad_(backward)
+            with torch.set_grad_enabled(backward), torch.autocast(
+                    x.device.type, dtype=dtype, enabled=amp):
+                out = layers[impl](xi)
+            if backward:
+                out.float().sum().backward()
+            return out
+
+        errors = [relative_error(run(impl).detach(), reference)
+                  for impl in COMPUTED_IMPLS]
+        run('auto')
+        compute = dtype if amp else torch.float32
+        pick = TIMINGS.best(SpectralTimings.key('filter', x, (1, 2),
+                                                compute)) or 'fft'
+        times = median_times([lambda impl=impl: run(impl)
+                              for impl in COMPUTED_IMPLS], 1,
+                             2 if args.quick else 10, args.device)
+        rows.append([f'{size[0]}x{size[1]}x{channels}',
+                     str(dtype).split('.')[-1],
+                     'fwd+bwd' if backward else 'fwd'] +
+                    [f'{1e3 * t:.2f}' for t in times] + [pick] +
+                    [f'{e:.1e}' for e in errors])
+    return rows
+
+
+def engines_section(args) -> str:
+    from mmspectral.models.layers.spectral import COMPUTED_IMPLS
+    # first-stage maps (stride 4) of COCO 800x1333 and Cityscapes 1024x2048
+    maps = [((20, 34), 16), ((32, 64), 16)] if args.quick else \
+        [((200, 334), 64), ((256, 512), 64)]
+    rows = [row for size, channels in maps
+            for dtype in (torch.float32, torch.float16, torch.bfloat16)
+            for row in engine_rows(size, channels, dtype, args)]
+    return format_table(
+        ['map', 'dtype', 'pass'] + [f'{i} ms' for i in COMPUTED_IMPLS] +
+        ['auto picks'] + [f'{i} rel. err' for i in COMPUTED_IMPLS], rows) + \
+        '\n'
+
+
 SECTIONS = {
     'amp': amp_section,
     'plans': plans_section,
     'filter-cache': filter_cache_section,
     'speed': speed_section,
     'amp-step': amp_step_section,
+    'engines': engines_section,
 }
 
 
@@ -390,8 +455,9 @@ def main(argv=None):
     args = parse_args(argv)
     device_name = torch.cuda.get_device_name() if args.device.startswith(
         'cuda') else 'CPU'
-    text = (f'gpu_check on {device_name} ({args.device}), torch '
-            f'{torch.__version__}, {"quick" if args.quick else "full"}\n')
+    text = (f'gpu_check on {device_name} ({args.device}), '
+            f'{describe_machine(args.device)}, '
+            f'{"quick" if args.quick else "full"}\n')
     for name in args.sections:
         start = time.perf_counter()
         text += f'\n## {name}\n\n' + SECTIONS[name](args)
