@@ -857,6 +857,14 @@ class PickleScan:
         self.needs_rewrite = not opcodes <= TORCH_OPCODES
 
 
+def _check_calls(machine: '_Machine', allowed: AllowList):
+    # dtypes first, so that a crafted one is named as such, not as the
+    # array it would have made
+    for node in sorted(machine.calls,
+                       key=lambda node: node.func.name != 'numpy.dtype'):
+        allowed.check_final(node)
+
+
 def scan_pickle(source, classes: Iterable[type] = ()) -> PickleScan:
     """Check one pickle (bytes, or a binary file positioned at it, which is
     left just after its STOP) against what checkpoints hold.
@@ -881,16 +889,16 @@ def scan_pickle(source, classes: Iterable[type] = ()) -> PickleScan:
 
     try:
         result = machine.run(ops())
+    except PickleMalformed:
+        _check_calls(machine, allowed)  # a refused call is named first
+        raise
     except (ValueError, IndexError, KeyError, TypeError, struct.error,
             UnicodeDecodeError) as err:
+        _check_calls(machine, allowed)
         raise PickleMalformed(
             f'malformed or truncated pickle ({type(err).__name__}: '
             f'{str(err)[:200]})') from None
-    # dtypes first, so that a crafted one is named as such, not as the
-    # array it would have made
-    for node in sorted(machine.calls,
-                       key=lambda node: node.func.name != 'numpy.dtype'):
-        allowed.check_final(node)
+    _check_calls(machine, allowed)
     storages = [_storage_record(node) for node in machine.storages]
     return PickleScan(result, storages, opcodes)
 

@@ -97,9 +97,9 @@ def pretrained_module(url):
 
 
 def gfnet(url):
-    from mmspectral.models import GFNet
-    return GFNet(arch=TINY_GFNET,
-                 init_cfg=dict(type='Pretrained', checkpoint=url))
+    from mmspectral.models import GFNetH
+    return GFNetH(arch=TINY_GFNET,
+                  init_cfg=dict(type='Pretrained', checkpoint=url))
 
 
 ENTRY_POINTS = {

@@ -70,14 +70,14 @@ def test_integer_counters_and_half_weights_fit():
 @pytest.mark.parametrize('bad', ['int', 'meta'])
 def test_a_pretrained_backbone_refuses_them(tmp_path, bad):
     """int weights were once copied in silently (and cast: mIoU dropped)."""
-    state = GFNet(arch=TINY_GFNET).state_dict()
+    state = GFNetH(arch=TINY_GFNET).state_dict()
     key = 'patch_embed.weight'
     state[key] = (state[key] * 100).long() if bad == 'int' else \
         state[key].to('meta')
     path = tmp_path / 'pretrained.pth'
     torch.save({'state_dict': state}, path)
-    model = GFNet(arch=TINY_GFNET,
-                  init_cfg=dict(type='Pretrained', checkpoint=str(path)))
+    model = GFNetH(arch=TINY_GFNET,
+                   init_cfg=dict(type='Pretrained', checkpoint=str(path)))
     with pytest.raises(CheckpointError, match=key):
         model.init_weights()
 

@@ -354,8 +354,9 @@ def test_resume_refuses_what_cannot_be_right(seg_work, tmp_path, edit,
 def test_resume_of_weights_only_or_a_folder_is_refused(seg_work, tmp_path):
     from mmspectral.cli import train
     config, work = seg_work
-    weights = edited(work / 'iter_2.pth', tmp_path / 'weights.pth',
-                     lambda c: [c.pop(k) for k in list(c) if k != 'state_dict'])
+    weights = edited(
+        work / 'iter_2.pth', tmp_path / 'weights.pth',
+        lambda c: [c.pop(k) for k in list(c) if k != 'state_dict'])
     torch.save(torch.load(weights)['state_dict'], weights)
     error = tool_error(train.main, config, '--work-dir', tmp_path / 'w',
                        '--resume', weights)

@@ -176,8 +176,9 @@ def test_checkpoints_under_out_dir_are_guarded(tmp_path):
     from mmengine.config import Config
 
     from mmspectral.cli import checkpoint_dir
-    cfg = Config(dict(work_dir=str(tmp_path / 'a' / 'run'), default_hooks=dict(
-        checkpoint=dict(type='CheckpointHook', out_dir=str(tmp_path / 'out')))))
+    hook = dict(type='CheckpointHook', out_dir=str(tmp_path / 'out'))
+    cfg = Config(dict(work_dir=str(tmp_path / 'a' / 'run'),
+                      default_hooks=dict(checkpoint=hook)))
     folder = checkpoint_dir(cfg)
     assert folder == str(tmp_path / 'out' / 'run')  # as mmengine writes
     os.makedirs(folder)

@@ -76,4 +76,3 @@ def main(argv=None):
                                  (torch.randn(1, 3, height, width), ))
         print(complexity_stats_table(analyzer, max_depth=args.by_module))
     return 0
-

@@ -132,4 +132,3 @@ def main(argv=None):
             f'{table}\n')
     print_report(text, args.out)
     return 0
-

@@ -222,4 +222,3 @@ def main(argv=None):
             print(f'--verify ({args.backend}): '
                   f'{verify(model, meta, args.out, args.backend)}')
     return 0
-

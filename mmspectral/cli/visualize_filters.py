@@ -169,4 +169,3 @@ def plot_filters(args, filters: Dict[str, Tensor]) -> int:
     print(f'{len(filters)} filter layers -> {args.out}/spectra.png, '
           f'{args.out}/kernels.png, {layer_dir}/')
     return 0
-

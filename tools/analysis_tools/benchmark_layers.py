@@ -264,12 +264,10 @@ def engine_rows(height, width, channels, stored, args) -> list:
                                                     dtype)) or 'fft'
         times = time_layers([layers[impl] for impl in COMPUTED_IMPLS], x,
                             args, amp)
-        fft_time = times[0]
-        rows.append([f'{height}x{width}x{channels}',
-                     str(dtype).split('.')[-1] if amp else 'float32'] +
-                    [f'{1e3 * t:.2f}' for t in times] +
-                    [pick, f'{fft_time / times[COMPUTED_IMPLS.index(pick)]:.2f}x'] +
-                    [f'{e:.1e}' for e in errors])
+        gain = times[0] / times[COMPUTED_IMPLS.index(pick)]
+        rows.append([f'{height}x{width}x{channels}', str(dtype).split('.')[-1]]
+                    + [f'{1e3 * t:.2f}' for t in times] +
+                    [pick, f'{gain:.2f}x'] + [f'{e:.1e}' for e in errors])
     return rows
 
 

@@ -385,7 +385,7 @@ def amp_step_section(args) -> str:
                 rows) + '\n')
 
 
-# -- 6. spectral engine --------------------------------------------------------
+# -- 6. spectral engine -------------------------------------------------------
 
 def engine_rows(size, channels, dtype, args) -> List[list]:
     from mmspectral.models.layers import GlobalFilter
@@ -429,6 +429,7 @@ def engine_rows(size, channels, dtype, args) -> List[list]:
 
 def engines_section(args) -> str:
     from mmspectral.models.layers.spectral import COMPUTED_IMPLS
+
     # first-stage maps (stride 4) of COCO 800x1333 and Cityscapes 1024x2048
     maps = [((20, 34), 16), ((32, 64), 16)] if args.quick else \
         [((200, 334), 64), ((256, 512), 64)]

@@ -152,8 +152,6 @@ def resize_filter(weight: Tensor,
     return torch.einsum('ih,hw...,jw->ij...', rows, weight, cols)
 
 
-
-
 def resize_filter_adjoint(grad: Tensor, src_size: Tuple[int, int],
                           dst_size: Tuple[int, int],
                           mode: str = 'frequency') -> Tensor:

@@ -433,7 +433,7 @@ class MatrixPlan:
     def forward(self, x: Tensor, outer: int, inner: int) -> Tensor:
         """The spectrum of the real ``x`` (``(outer, H, W, inner)``
         elements, any shape)."""
-        (height, width), h, w = self.size, self.mats_h, self.mats_w
+        width, h, w = self.size[1], self.mats_h, self.mats_w
         rest = width * inner
         y = contract(h['first'], x, outer, self.h2 * rest)
         if self.h2 > 1:
@@ -673,7 +673,7 @@ def standard_matrices(size, rows, cols, dtype, device) -> Dict[str, Tensor]:
     }
 
 
-# -- per-image regions ---------------------------------------------------------
+# -- per-image regions --------------------------------------------------------
 
 
 def mix_valid_regions(x: Tensor, sizes: Sequence[Tuple[int, int]],
