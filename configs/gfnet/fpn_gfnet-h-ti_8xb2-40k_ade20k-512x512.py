@@ -8,6 +8,7 @@ custom_imports = dict(imports=['mmspectral'], allow_failed_imports=False)
 
 max_iters = 40000
 model = dict(
+    pretrained=None,  # the base's ResNet weights; ours come by init_cfg
     backbone=dict(
         _delete_=True,
         type='mmspectral.GFNetH',
