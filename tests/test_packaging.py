@@ -33,7 +33,7 @@ assert path == os.path.join(target, 'mmspectral', '.mim', 'configs', 'gfnet',
                             'mask-rcnn_gfnet-h-ti_fpn_1x_coco.py'), path
 assert get_config_path('hornet-t-gf_8xb128_in1k.py').endswith(
     'hornet/hornet-t-gf_8xb128_in1k.py')
-assert Config.fromfile(path).model.backbone.type == 'mmspectral.GFNet'
+assert Config.fromfile(path).model.backbone.type == 'mmspectral.GFNetH'
 print(len(names), 'modules')
 '''
 

@@ -8,10 +8,11 @@ the same structures (boxes rescaled, masks pasted, logits cropped), and
 :func:`compare` gives the figures of the parity table: the largest absolute
 difference of features and logits, the share of argmax labels that agree,
 and for detectors how many detections match (same label, box IoU above
-:data:`BOX_IOU`), their smallest box and mask IoU and largest score
-difference.
+:data:`BOX_IOU`), their smallest box and mask IoU, the mask IoU pooled
+over every matched detection (intersections over unions, summed) and the
+largest score difference.
 """
-from typing import Dict, List, Sequence
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -177,9 +178,13 @@ def _box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return box_iou(a.double(), b.double()).float()
 
 
-def _mask_iou(a: torch.Tensor, b: torch.Tensor) -> float:
-    union = (a | b).sum().item()
-    return 1.0 if union == 0 else (a & b).sum().item() / union
+def _mask_overlap(a: torch.Tensor, b: torch.Tensor) -> Tuple[int, int]:
+    """Pixels of the intersection and of the union of two masks."""
+    return (a & b).sum().item(), (a | b).sum().item()
+
+
+def _iou(intersection: int, union: int) -> float:
+    return 1.0 if union == 0 else intersection / union
 
 
 def compare_detections(ref, dep) -> Dict[str, float]:
@@ -196,17 +201,25 @@ def compare_detections(ref, dep) -> Dict[str, float]:
     best, which = (iou.max(dim=1) if len(dep) else
                    (torch.zeros(len(ref)), torch.zeros(len(ref)).long()))
     matched = best > BOX_IOU
+    # the smallest IoU of the matched ones (an unmatched detection is
+    # counted in ``matched``)
     figures.update(matched=int(matched.sum()),
-                   min_box_iou=float(best.min()))
+                   min_box_iou=float(best[matched].min()) if matched.any()
+                   else 0.0)
     if matched.any():
         diff = (ref.scores[matched] - dep.scores[which[matched]]).abs()
         figures['max_score_diff'] = float(diff.max())
     if 'masks' in ref and 'masks' in dep:
-        ious = [
-            _mask_iou(ref.masks[i], dep.masks[which[i]])
+        overlaps = [
+            _mask_overlap(ref.masks[i], dep.masks[which[i]])
             for i in torch.nonzero(matched).flatten().tolist()
         ]
-        figures['min_mask_iou'] = min(ious) if ious else 1.0
+        figures['min_mask_iou'] = min(
+            (_iou(*o) for o in overlaps), default=1.0)
+        # pooled over the masks: a pixel on the 0.5 threshold that flips in
+        # a mask of a few pixels does not dominate it
+        figures['intersection'] = sum(o[0] for o in overlaps)
+        figures['union'] = sum(o[1] for o in overlaps)
     return figures
 
 
@@ -214,8 +227,12 @@ def compare(task: str, ref: List, dep: List) -> Dict[str, float]:
     """The parity figures of one batch (see the module docstring)."""
     if task in ('retinanet', 'mask_rcnn'):
         per_image = [compare_detections(r, d) for r, d in zip(ref, dep)]
-        total = {k: sum(f[k] for f in per_image)
-                 for k in ('ref', 'deployed', 'matched')}
+        total = {k: sum(f.get(k, 0) for f in per_image)
+                 for k in ('ref', 'deployed', 'matched', 'intersection',
+                           'union')}
+        if any('min_mask_iou' in f for f in per_image):
+            total['mask_iou'] = _iou(total['intersection'], total['union'])
+        del total['intersection'], total['union']
         for key, pick in (('min_box_iou', min), ('max_score_diff', max),
                           ('min_mask_iou', min)):
             values = [f[key] for f in per_image if key in f]

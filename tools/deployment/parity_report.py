@@ -16,7 +16,7 @@ scores everything alike and rounding would pick the winners). Columns:
 largest absolute difference of features / logits (and the largest value,
 for scale), share of equal argmax labels, and for detectors the detections
 matched (same label, box IoU > 0.99) out of PyTorch's and the export's,
-the smallest box and mask IoU and the largest score difference.
+the smallest box IoU, the pooled mask IoU and the largest score difference.
 """
 import argparse
 import os
@@ -114,7 +114,7 @@ def figures_cells(task, figures):
         matched = (f'{figures["matched"]}/{figures["ref"]} '
                    f'(export {figures["deployed"]})')
         return ['', '', matched, fmt(figures['min_box_iou']),
-                fmt(figures.get('min_mask_iou', '')),
+                fmt(figures.get('mask_iou', '')),
                 fmt(figures['max_score_diff'])]
     return [f'{fmt(figures["max_abs_diff"])} (of {fmt(figures["max_abs"])})',
             fmt(figures.get('argmax_agreement', '')), '', '', '', '']
@@ -187,7 +187,7 @@ def main(argv=None):
                              lowering, 'failed', message[:80]] + [''] * 5)
     header = ['config', 'backbone', 'graph', 'lowering', 'runtime',
               'max |diff|', 'argmax equal', 'dets matched', 'min box IoU',
-              'min mask IoU', 'max score diff']
+              'pooled mask IoU', 'max score diff']
     note = (f'{args.shape[0]}x{args.shape[1]} photo-like test image, random '
             'weights (detector heads made decisive), fp32, torch '
             f'{torch.__version__}')
