@@ -12,6 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
+from mmspectral.checkpoint import read_checkpoint
 from conftest import REPO
 from tool_runs import (DET, HELPERS, SEG, assert_fails_cleanly, checked, run,
                        write_config)
@@ -75,8 +76,8 @@ def test_resume_after_kill_is_exact(tiny_data, tmp_path):
     assert not (work / 'iter_6.pth').exists()
     checked(run(plain, '--work-dir', work, '--resume', env=env))
 
-    expected = torch.load(tmp_path / 'a' / 'iter_6.pth')
-    resumed = torch.load(work / 'iter_6.pth')
+    expected = read_checkpoint(str(tmp_path / 'a' / 'iter_6.pth'))
+    resumed = read_checkpoint(str(work / 'iter_6.pth'))
     assert resumed['meta']['iter'] == 6
     for key, value in expected['state_dict'].items():
         assert torch.equal(value, resumed['state_dict'][key]), key
@@ -105,8 +106,8 @@ def test_two_cpu_processes_end_with_identical_weights(tiny_data, tmp_path):
                  PYTHONPATH=str(HELPERS)))
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert 'Distributed training: True' in proc.stdout + proc.stderr
-    rank0 = torch.load(out / 'rank0.pth')
-    rank1 = torch.load(out / 'rank1.pth')
+    rank0 = read_checkpoint(str(out / 'rank0.pth'))
+    rank1 = read_checkpoint(str(out / 'rank1.pth'))
     assert rank0.keys() == rank1.keys()
     for key in rank0:
         assert torch.equal(rank0[key], rank1[key]), key

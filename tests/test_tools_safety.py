@@ -10,6 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
+from mmspectral.checkpoint import read_checkpoint
 from checkpoint_exploits import write_exploit
 from conftest import REPO
 from tool_runs import (DET, SEG, assert_fails_cleanly, checked, run, snapshot,
@@ -100,7 +101,7 @@ def test_resume_passes_over_partial_checkpoints(seg_work):
     log = proc.stdout + proc.stderr
     assert 'last_checkpoint is empty' in log
     assert 'passing over' in log and 'iter_2.pth' in log
-    assert torch.load(work / 'iter_2.pth')['meta']['iter'] == 2
+    assert read_checkpoint(str(work / 'iter_2.pth'))['meta']['iter'] == 2
 
 
 def test_config_records_are_kept(seg_work):
@@ -133,14 +134,14 @@ def test_divergence_stops_and_keeps_the_last_good_checkpoint(tiny_data,
     saved = sorted(work.glob('iter_*.pth'))
     assert not (work / 'iter_8.pth').exists()
     for path in saved:
-        state = torch.load(path)['state_dict']
+        state = read_checkpoint(str(path))['state_dict']
         assert all(torch.isfinite(v).all() for v in state.values()
                    if v.is_floating_point()), path
 
 
 def test_a_checkpoint_of_nan_weights_is_not_evaluated(seg_run, tmp_path):
     config, work = seg_run
-    checkpoint = torch.load(work / 'iter_2.pth')
+    checkpoint = read_checkpoint(str(work / 'iter_2.pth'))
     weight = checkpoint['state_dict']['backbone.patch_embed.weight']
     weight[0, 0, 0, 0] = float('nan')
     torch.save(checkpoint, tmp_path / 'nan.pth')
@@ -322,7 +323,6 @@ def tool_error(main, *args) -> str:
 
 
 def edited(path, target, edit):
-    from mmspectral.checkpoint import read_checkpoint
     checkpoint = read_checkpoint(str(path))
     edit(checkpoint)
     torch.save(checkpoint, target)
@@ -357,7 +357,7 @@ def test_resume_of_weights_only_or_a_folder_is_refused(seg_work, tmp_path):
     weights = edited(
         work / 'iter_2.pth', tmp_path / 'weights.pth',
         lambda c: [c.pop(k) for k in list(c) if k != 'state_dict'])
-    torch.save(torch.load(weights)['state_dict'], weights)
+    torch.save(read_checkpoint(str(weights))['state_dict'], weights)
     error = tool_error(train.main, config, '--work-dir', tmp_path / 'w',
                        '--resume', weights)
     assert 'holds weights only' in error and 'load_from' in error

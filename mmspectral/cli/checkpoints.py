@@ -153,7 +153,6 @@ def check_resume_checkpoint(model: torch.nn.Module, path: str, cfg: Config,
             f'from it with --cfg-options load_from={path} instead')
     if not isinstance(checkpoint['meta'], dict):
         raise CheckpointError(f"{path}: 'meta' is not a dict")
-    _check_progress(checkpoint['meta'], path, cfg)
     state = state_dict_of(checkpoint, path)
     check_fits(model.state_dict(), state, what, path)
     check_finite(state, path)
@@ -166,6 +165,8 @@ def check_resume_checkpoint(model: torch.nn.Module, path: str, cfg: Config,
                 "'rng_state' to resume without exact random generators)"
             ) from None
     _check_optimizer_groups(model, checkpoint, path, cfg, what)
+    # last: a checkpoint of another model is named as such first
+    _check_progress(checkpoint['meta'], path, cfg)
     return checkpoint
 
 
