@@ -83,7 +83,7 @@ class SpectFormerBlock(CheckpointedBlock):
             return self.filter(x)
         return self.attn(x.flatten(1, 2)).view_as(x)
 
-    def _forward(self, x: Tensor) -> Tensor:
+    def _forward(self, x: Tensor, regions=None) -> Tensor:
         x = x + self.drop_path(self._mix(self.norm1(x)))
         return x + self.drop_path(self.mlp(self.norm2(x)))
 

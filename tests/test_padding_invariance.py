@@ -1,0 +1,171 @@
+"""Batch padding invariance (``valid_region``): an image's outputs over its
+own region are those of the image alone, in any batch and with any
+``size_divisor``."""
+import copy
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mmspectral.models import HorNet, SimpleFPN
+from mmspectral.models.backbones.base import PAD_MARK
+from mmspectral.models.layers import set_spectral_impl
+from backbone_cases import CASES, build
+
+SMALL, LARGE = (45, 61), (90, 77)
+# every residual branch at full strength, so that a wrong region shows
+HORNET = dict(base_dim=8, depths=[1, 1, 2, 1], orders=[2, 3, 4, 5],
+              layer_scale_init_value=1.)
+VALID_CASES = {
+    'gfnet-pyramid': {},
+    'gfnet': {},
+    'afno': {},
+    'hornet-gf': dict(arch=dict(HORNET, global_filter_stages=(2, 3))),
+    'hornet-7x7': dict(arch=dict(HORNET, global_filter_stages=())),
+}
+
+
+def backbone_of(case: str, **kwargs):
+    if case.startswith('hornet'):
+        model = HorNet(out_indices=(0, 1, 2, 3), gap_before_final_norm=False,
+                       **VALID_CASES[case], **kwargs)
+        model.init_weights()
+    else:
+        model = build(case, **kwargs)
+    return set_spectral_impl(model.eval(), 'fft')
+
+
+def images(seed: int = 0):
+    gen = torch.Generator().manual_seed(seed)
+    return [torch.randn(3, *size, generator=gen) for size in (SMALL, LARGE)]
+
+
+def batch_of(imgs, pad_value=float('nan'), divisor: int = 1):
+    """Images padded at the bottom/right to the largest (rounded up to
+    ``divisor``) with ``pad_value``, as the data preprocessors pad."""
+    height = math.ceil(max(i.shape[1] for i in imgs) / divisor) * divisor
+    width = math.ceil(max(i.shape[2] for i in imgs) / divisor) * divisor
+    return torch.stack([
+        F.pad(i, (0, width - i.shape[2], 0, height - i.shape[1]),
+              value=pad_value) for i in imgs
+    ])
+
+
+def relative_difference(a, b) -> float:
+    return float((a - b).norm() / b.norm())
+
+
+def assert_same_over_image(batch_outs, alone_outs, index=0):
+    """The batch's outputs of image ``index`` equal the image's alone over
+    its region (1e-5 relative) and are zero beyond it."""
+    for level, (out, ref) in enumerate(zip(batch_outs, alone_outs)):
+        h, w = ref.shape[-2:]
+        region = out[index, :, :h, :w]
+        assert relative_difference(region, ref[0]) < 1e-5, level
+        beyond = out[index].clone()
+        beyond[:, :h, :w] = 0
+        assert not beyond.any(), level
+
+
+@pytest.mark.parametrize('case', sorted(VALID_CASES))
+@pytest.mark.parametrize('pad_value', [float('nan'), PAD_MARK])
+def test_an_image_gives_the_same_outputs_alone_and_in_a_batch(
+        case, pad_value):
+    backbone = backbone_of(case, valid_region=True)
+    small, large = images()
+    with torch.no_grad():
+        alone = backbone(small[None])
+        batched = backbone(batch_of([small, large], pad_value))
+        divided = backbone(batch_of([small], pad_value, divisor=32))
+        larger_alone = backbone(large[None])
+    assert_same_over_image(batched, alone)
+    assert_same_over_image(divided, alone)
+    assert_same_over_image(batched, larger_alone, index=1)
+
+
+def test_without_valid_region_the_batch_changes_an_image():
+    """Today's behaviour, which valid_region fixes: a global filter mixes
+    the zero padding into the whole image."""
+    backbone = backbone_of('gfnet-pyramid')
+    small, large = images()
+    with torch.no_grad():
+        alone = backbone(small[None])
+        batched = backbone(batch_of([small, large], 0.))
+    for out, ref in zip(batched, alone):
+        h, w = ref.shape[-2:]
+        # not only near the padding: the left/top half changes too
+        assert relative_difference(out[0, :, :h // 2 + 1, :w // 2 + 1],
+                                   ref[0, :, :h // 2 + 1, :w // 2 + 1]) > 1e-3
+
+
+@pytest.mark.parametrize('case', ['gfnet-pyramid', 'hornet-gf', 'afno'])
+def test_valid_region_keeps_an_unpadded_batch(case):
+    """Nothing changes for images that fill the batch and need no inner
+    padding (a multiple of 32)."""
+    plain = backbone_of(case)
+    valid = copy.deepcopy(plain)
+    valid.valid_region = True
+    x = torch.randn(2, 3, 64, 96)
+    with torch.no_grad():
+        for a, b in zip(plain(x), valid(x)):
+            torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-6)
+
+
+def test_padding_marks_without_valid_region_name_the_config_field():
+    backbone = backbone_of('gfnet-pyramid')
+    with pytest.raises(ValueError, match=r'model\.backbone\.valid_region'):
+        backbone(batch_of(images(), PAD_MARK))
+    with pytest.raises(ValueError, match='valid_region=True'):
+        backbone(batch_of(images(), float('nan')))
+
+
+@pytest.mark.parametrize('where', ['inside', 'top', 'one channel'])
+def test_marks_outside_a_bottom_right_padding_are_refused(where):
+    backbone = backbone_of('gfnet-pyramid', valid_region=True)
+    x = batch_of(images())
+    if where == 'inside':
+        x[0, :, 10, 10] = float('nan')
+    elif where == 'top':
+        x[1, :, 0, :] = float('nan')
+    else:
+        x[0, 1, 50:, :] = 0.
+    with pytest.raises(ValueError, match='bottom/right padding'):
+        backbone(x)
+
+
+def test_an_image_that_is_all_padding_is_refused():
+    backbone = backbone_of('gfnet-pyramid', valid_region=True)
+    x = batch_of(images())
+    x[0] = float('nan')
+    with pytest.raises(ValueError, match='image 0 of the batch is all'):
+        backbone(x)
+
+
+def test_families_without_it_refuse_valid_region():
+    unsupported = sorted(set(CASES) - set(VALID_CASES))
+    for case in unsupported:
+        cls, arch = CASES[case]
+        with pytest.raises(ValueError, match='does not implement'):
+            cls(arch, valid_region=True)
+
+
+def test_hornet_pools_the_valid_region_for_classification():
+    backbone = HorNet(dict(HORNET, global_filter_stages=(2, 3)),
+                      valid_region=True).eval()
+    small, large = images()
+    with torch.no_grad():
+        alone = backbone(small[None])[0]
+        batched = backbone(batch_of([small, large]))[0]
+    assert relative_difference(batched[0], alone[0]) < 1e-5
+
+
+@pytest.mark.parametrize('case', ['gfnet', 'afno'])
+def test_simple_fpn_keeps_the_invariance(case):
+    backbone = backbone_of(case, out_indices=-1, valid_region=True)
+    neck = SimpleFPN(backbone.out_channels[0], valid_region=True).eval()
+    small, large = images()
+    with torch.no_grad():
+        alone = neck(backbone(small[None]))
+        batched = neck(backbone(batch_of([small, large])))
+    assert_same_over_image(batched, alone)
