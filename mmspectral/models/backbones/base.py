@@ -31,8 +31,7 @@ DEIT_INIT = [
 ]
 
 
-
-# -- batch padding: each image's valid region ----------------------------------
+# -- batch padding: each image's valid region ---------------------------------
 
 #: Besides NaN, the data preprocessor's ``pad_value`` that marks padding for
 #: ``valid_region`` (any value at or below it): finite, so a config holding it
