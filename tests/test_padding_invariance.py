@@ -169,3 +169,151 @@ def test_simple_fpn_keeps_the_invariance(case):
         alone = neck(backbone(small[None]))
         batched = neck(backbone(batch_of([small, large])))
     assert_same_over_image(batched, alone)
+
+
+# -- through the shipped detectors and segmentors ---------------------------
+# The necks and heads of mmdet / mmseg are convolutional: within a band
+# along the image's bottom/right border (their receptive field) they see
+# the padding, as with a CNN backbone. Away from it an image's outputs are
+# the same alone and in any batch with valid_region, and differ without.
+
+TINY = {
+    'retinanet': 'configs/tiny/retinanet_gfnet-h-ti_fpn_200i_tiny-coco.py',
+    'mask-rcnn': 'configs/tiny/mask-rcnn_gfnet-h-ti_fpn_60i_tiny-coco.py',
+    'segformer': 'configs/tiny/segformer_gfnet-h-ti_200i_tiny-cityscapes.py',
+}
+
+
+def tiny_model(name: str):
+    """The tiny config's model with random weights, biases as in a trained
+    model (not zero), in eval mode."""
+    from mmengine.config import Config
+    from mmengine.registry import MODELS, DefaultScope
+    cfg = Config.fromfile(TINY[name])
+    scope = 'mmseg' if name == 'segformer' else 'mmdet'
+    with DefaultScope.overwrite_default_scope(scope):
+        torch.manual_seed(0)
+        model = MODELS.build(cfg.model)
+        model.init_weights()
+        with torch.no_grad():
+            for key, param in model.named_parameters():
+                if key.endswith('bias') and not key.startswith('backbone'):
+                    param.add_(torch.randn_like(param) * 0.1)
+    return set_spectral_impl(model.eval(), 'fft')
+
+
+def set_valid_region(model, on: bool):
+    """What the config fields set: the preprocessor's padding mark and the
+    backbone's valid_region."""
+    model.backbone.valid_region = on
+    value = PAD_MARK if on else 0.
+    if hasattr(model.data_preprocessor, 'pad_val'):
+        model.data_preprocessor.pad_val = value
+    else:
+        model.data_preprocessor.pad_value = value
+
+
+def uint8_images(sizes, seed=1):
+    gen = torch.Generator().manual_seed(seed)
+    return [
+        torch.randint(0, 256, (3, *size), generator=gen, dtype=torch.uint8)
+        for size in sizes
+    ]
+
+
+def det_data(imgs):
+    from mmdet.structures import DetDataSample
+    samples = []
+    for img in imgs:
+        sample = DetDataSample()
+        sample.set_metainfo(
+            dict(img_shape=tuple(img.shape[1:]),
+                 ori_shape=tuple(img.shape[1:]), scale_factor=(1., 1.)))
+        samples.append(sample)
+    return dict(inputs=list(imgs), data_samples=samples)
+
+
+def dense_outputs(name, model, imgs):
+    """The neck's maps and the dense head's outputs (class scores and box
+    deltas per level: what ``test_step`` decodes) of the first image, after
+    the config's data preprocessor."""
+    with torch.no_grad():
+        inputs = model.data_preprocessor(det_data(imgs), False)['inputs']
+        feats = model.extract_feat(inputs)
+        head = model.bbox_head if name == 'retinanet' else model.rpn_head
+        scores, deltas = head(feats)[:2]
+    return [[level[:1] for level in maps] for maps in (feats, scores, deltas)]
+
+
+def interior_difference(batched, alone, band: int) -> float:
+    """Relative difference over the image's region less ``band`` cells at
+    its bottom and right."""
+    h, w = alone.shape[-2:]
+    assert h > band and w > band
+    return relative_difference(batched[..., :h - band, :w - band],
+                               alone[..., :h - band, :w - band])
+
+
+# cells the neck (one 3x3 conv) and the heads (RetinaNet: 4 stacked convs
+# and the output conv; RPN: one 3x3 conv) see around a point, at strides
+# 4..16 (P2..P4 of Mask R-CNN, P3..P5 of RetinaNet)
+BANDS = {'retinanet': (1, 6), 'mask-rcnn': (1, 2)}
+
+
+@pytest.mark.parametrize('name', ['retinanet', 'mask-rcnn'])
+def test_a_detector_sees_an_image_alone_as_in_a_batch(name):
+    model = tiny_model(name)
+    small, large = uint8_images([(192, 256), (240, 300)])
+    neck_band, head_band = BANDS[name]
+    differences = {}
+    for on in (True, False):
+        set_valid_region(model, on)
+        alone = dense_outputs(name, model, [small])
+        batched = dense_outputs(name, model, [small, large])
+        differences[on] = [
+            interior_difference(b, a, band)
+            for band, maps_b, maps_a in zip(
+                (neck_band, head_band, head_band), batched, alone)
+            for b, a in zip(maps_b[:2], maps_a[:2])
+        ]
+    assert max(differences[True]) < 1e-5
+    # today's behaviour: the neck's maps change by percents (the class
+    # logits less: their bias dominates)
+    assert min(differences[False][:2]) > 1e-2
+    assert all(off > 10 * on
+               for on, off in zip(differences[True], differences[False]))
+    set_valid_region(model, True)
+    with torch.no_grad():
+        results = model.test_step(det_data([small, large]))
+    for result in results:
+        assert len(result.pred_instances)
+        assert torch.isfinite(result.pred_instances.bboxes).all()
+
+
+def seg_logits(model, img, size=None):
+    """The SegFormer's logits of ``img``, padded by the data preprocessor
+    to ``size`` as in a batch of that size (mmseg tests batches of equal
+    sizes only), cut back to the image by its postprocessing."""
+    from mmseg.structures import SegDataSample
+    model.data_preprocessor.test_cfg = dict(size=size) if size else None
+    sample = SegDataSample()
+    sample.set_metainfo(dict(img_shape=tuple(img.shape[1:]),
+                             ori_shape=tuple(img.shape[1:])))
+    with torch.no_grad():
+        out = model.test_step(dict(inputs=[img], data_samples=[sample]))
+    return out[0].seg_logits.data
+
+
+def test_a_segmentor_predicts_an_image_alone_as_in_a_larger_batch():
+    """SegFormer's head resizes every level to stride 4 (bilinear): within
+    one stride-32 cell of the border it reads the padding."""
+    model = tiny_model('segformer')
+    img = uint8_images([(96, 128)])[0]
+    set_valid_region(model, False)
+    assert interior_difference(seg_logits(model, img, (160, 192)),
+                               seg_logits(model, img), 32) > 1e-3
+    set_valid_region(model, True)
+    alone = seg_logits(model, img)
+    for size in ((160, 192), (128, 160)):
+        assert interior_difference(seg_logits(model, img, size), alone,
+                                   32) < 1e-5
