@@ -17,12 +17,16 @@ SMALL, LARGE = (45, 61), (90, 77)
 # every residual branch at full strength, so that a wrong region shows
 HORNET = dict(base_dim=8, depths=[1, 1, 2, 1], orders=[2, 3, 4, 5],
               layer_scale_init_value=1.)
+# every family
 VALID_CASES = {
     'gfnet-pyramid': {},
     'gfnet': {},
     'afno': {},
     'hornet-gf': dict(arch=dict(HORNET, global_filter_stages=(2, 3))),
     'hornet-7x7': dict(arch=dict(HORNET, global_filter_stages=())),
+    'spectformer': {},
+    'spectformer-h': {},
+    'afno-mit': {},
 }
 
 
@@ -142,12 +146,10 @@ def test_an_image_that_is_all_padding_is_refused():
         backbone(x)
 
 
-def test_families_without_it_refuse_valid_region():
-    unsupported = sorted(set(CASES) - set(VALID_CASES))
-    for case in unsupported:
-        cls, arch = CASES[case]
-        with pytest.raises(ValueError, match='does not implement'):
-            cls(arch, valid_region=True)
+def test_the_class_token_output_refuses_valid_region():
+    cls, arch = CASES['spectformer-h']
+    with pytest.raises(ValueError, match="out_type='featmap' only"):
+        cls(arch, out_type='cls_token', valid_region=True)
 
 
 def test_hornet_pools_the_valid_region_for_classification():

@@ -122,7 +122,6 @@ class AFNO(IsotropicBackbone):
     essential_keys = ('embed_dims', 'depths', 'num_blocks', 'mlp_ratio')
     optional_keys = ('hidden_size_factor', 'patch_size')
     default_resize_mode = None
-    supports_valid_region = True
 
     def __init__(self,
                  arch: Union[str, dict] = 'ti',

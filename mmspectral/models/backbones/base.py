@@ -353,8 +353,6 @@ class SpectralBackbone(BaseModule, metaclass=_FinishedAfterInit):
     pretrained_missing_ok = re.compile(r'^norm\d*\.')
     # weights of a classification checkpoint a dense backbone has no use for
     pretrained_unused_ok = re.compile(r'^norm\d*\.')
-    # whether the family implements valid_region
-    supports_valid_region = False
 
     def __init__(self,
                  arch: Union[str, dict],
@@ -388,8 +386,6 @@ class SpectralBackbone(BaseModule, metaclass=_FinishedAfterInit):
             raise ValueError(f'frozen_stages must be in -1..{self.num_stages},'
                              f' got {frozen_stages}')
         ResizeCache(resize_cache_size)  # fail early on a bad size
-        if valid_region and not self.supports_valid_region:
-            raise ValueError(f'{name} does not implement valid_region yet')
         self.valid_region = valid_region
         self.arch_name = arch
         self.arch_settings = self.check_arch(arch)

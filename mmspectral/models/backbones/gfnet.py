@@ -117,7 +117,6 @@ class GFNet(IsotropicBackbone):
     }  # yapf: disable
     essential_keys = ('embed_dims', 'depths', 'mlp_ratio')
     optional_keys = ('patch_size', )
-    supports_valid_region = True
 
     def __init__(self, arch: Union[str, dict] = 'ti', **kwargs):
         super().__init__(arch, **kwargs)
@@ -158,7 +157,6 @@ class GFNetH(SpectralBackbone):
     }  # yapf: disable
     essential_keys = ('embed_dims', 'depths', 'mlp_ratio')
     optional_keys = ('layer_scale_init_value', 'patch_size')
-    supports_valid_region = True
 
     def __init__(self, arch: Union[str, dict] = 'h-ti', **kwargs):
         super().__init__(arch, **kwargs)

@@ -304,7 +304,6 @@ class HorNet(SpectralBackbone):
 
     default_out_indices = (3, )
     default_norm_cfg = dict(type='LN2d', eps=1e-6)
-    supports_valid_region = True
     default_resize_mode = 'bilinear'
     # the official initialisation
     default_init_cfg = dict(
