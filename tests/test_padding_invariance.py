@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from mmspectral.models import HorNet, SimpleFPN
-from mmspectral.models.backbones.base import PAD_MARK
+from mmspectral.models.backbones.base import PAD_MARK, padding_marks
 from mmspectral.models.layers import set_spectral_impl
 from backbone_cases import CASES, build
 
@@ -319,3 +319,34 @@ def test_a_segmentor_predicts_an_image_alone_as_in_a_larger_batch():
     for size in ((160, 192), (128, 160)):
         assert interior_difference(seg_logits(model, img, size), alone,
                                    32) < 1e-5
+
+
+# the two config fields that turn it on, per library
+CONFIG_FIELDS = {
+    'retinanet': {'model.backbone.valid_region': True,
+                  'model.data_preprocessor.pad_value': PAD_MARK},
+    'segformer': {'model.backbone.valid_region': True,
+                  'model.data_preprocessor.pad_val': PAD_MARK},
+}
+
+
+@pytest.mark.parametrize('name', sorted(CONFIG_FIELDS))
+def test_the_config_fields_survive_the_config_dump(name, tmp_path):
+    """tools/train.py dumps the config into the work dir and tools/test.py
+    reads it back: PAD_MARK survives that (``float('nan')`` is dumped as
+    ``nan``, which does not load)."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(TINY[name])
+    cfg.merge_from_dict(CONFIG_FIELDS[name])
+    cfg.dump(tmp_path / 'config.py')
+    reloaded = Config.fromfile(tmp_path / 'config.py')
+    assert reloaded.model.backbone.valid_region is True
+    preprocessor = reloaded.model.data_preprocessor
+    value = preprocessor.get('pad_value', preprocessor.get('pad_val'))
+    assert torch.tensor(value) == torch.tensor(PAD_MARK)
+    # the marks reach the backbone as padding
+    x = F.pad(torch.zeros(1, 3, 4, 4), (0, 2, 0, 2), value=value)
+    assert torch.equal(
+        padding_marks(x),
+        F.pad(torch.zeros(1, 3, 4, 4, dtype=torch.bool), (0, 2, 0, 2),
+              value=True))
