@@ -364,3 +364,16 @@ def test_valid_region_trains(case):
     grads = [p.grad for p in backbone.parameters() if p.requires_grad]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
     assert any(g.abs().sum() > 0 for g in grads)
+
+
+def test_an_export_takes_the_letterbox_as_image():
+    """An exported graph takes one input size and has no per-image regions:
+    valid_region is off there and the letterbox is padded with 0, not with
+    the mark the graph would not remove."""
+    from mmengine.config import Config
+
+    from mmspectral.deploy.build import load_model, preprocess_meta
+    cfg = Config.fromfile(TINY['retinanet'])
+    cfg.merge_from_dict(CONFIG_FIELDS['retinanet'])
+    assert not load_model(cfg).backbone.valid_region
+    assert preprocess_meta(cfg, 'retinanet', (100, 150))['pad_value'] == 0.
