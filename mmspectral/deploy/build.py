@@ -12,7 +12,6 @@ import torch
 import torch.nn as nn
 
 from mmspectral.models.backbones.base import PAD_MARK
-
 from .wrappers import (BackboneGraph, ClassifierGraph, MaskRCNNGraph,
                        RetinaNetGraph, SegmentorGraph)
 
