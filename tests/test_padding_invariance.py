@@ -188,10 +188,14 @@ TINY = {
 
 def tiny_model(name: str):
     """The tiny config's model with random weights, biases as in a trained
-    model (not zero), in eval mode."""
+    model (not zero), in eval mode, keeping every detection."""
     from mmengine.config import Config
     from mmengine.registry import MODELS, DefaultScope
     cfg = Config.fromfile(TINY[name])
+    if name == 'retinanet':  # every prediction kept
+        cfg.model.test_cfg.score_thr = 0.
+    elif name == 'mask-rcnn':
+        cfg.model.test_cfg.rcnn.score_thr = 0.
     scope = 'mmseg' if name == 'segformer' else 'mmdet'
     with DefaultScope.overwrite_default_scope(scope):
         torch.manual_seed(0)

@@ -115,6 +115,17 @@ def filter_sizes(regions: Optional[ValidRegions]):
     return None if regions is None else regions.filter_sizes
 
 
+def run_blocks(blocks: nn.Sequential, x: Tensor,
+               regions: Optional[ValidRegions]) -> Tensor:
+    """``blocks`` in turn, each given ``(x, regions)``; without regions
+    called as the one module (whose hooks then see the stage)."""
+    if regions is None:
+        return blocks(x)
+    for block in blocks:
+        x = block(x, regions)
+    return x
+
+
 def run_padded(layers: Iterable[nn.Module], x: Tensor,
                regions: Optional[ValidRegions]
                ) -> Tuple[Tensor, Optional[ValidRegions]]:

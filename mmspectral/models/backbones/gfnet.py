@@ -15,7 +15,7 @@ from mmspectral.registry import MODELS
 from ..layers import (CheckpointedBlock, GlobalFilter, LayerScale, Mlp,
                       pad_to_multiple)
 from .base import (IsotropicBackbone, SpectralBackbone, ValidRegions,
-                   filter_sizes, zero_padding)
+                   filter_sizes, run_blocks, zero_padding)
 
 
 class GFNetBlock(CheckpointedBlock):
@@ -191,8 +191,7 @@ class GFNetH(SpectralBackbone):
                 x = self.downsamples[i - 1](x).permute(0, 2, 3, 1)
                 if regions is not None:
                     regions = regions.at(2, x.shape[1:3])
-            for block in stage:
-                x = block(x, regions)
+            x = run_blocks(stage, x, regions)
             if i in self.out_indices:
                 out = getattr(self, f'norm{i}')(x)
                 out = zero_padding(out, regions, channels_last=True)

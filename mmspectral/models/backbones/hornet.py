@@ -16,8 +16,8 @@ from mmspectral.registry import MODELS
 from ..layers import (CheckpointedBlock, GlobalFilter, build_norm2d,
                       pad_to_multiple)
 from ..layers.utils import guess_native_size
-from .base import (SpectralBackbone, ValidRegions, filter_sizes, run_padded,
-                   zero_padding)
+from .base import (SpectralBackbone, ValidRegions, filter_sizes, run_blocks,
+                   run_padded, zero_padding)
 
 
 class GlobalLocalFilter(nn.Module):
@@ -368,8 +368,7 @@ class HorNet(SpectralBackbone):
                 zip(self.downsample_layers, self.stages)):
             x, regions = run_padded(down, pad_to_multiple(
                 x, 4 if i == 0 else 2), regions)
-            for block in stage:
-                x = block(x, regions)
+            x = run_blocks(stage, x, regions)
             if i not in self.out_indices:
                 continue
             norm = getattr(self, f'norm{i}')
