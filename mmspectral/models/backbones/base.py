@@ -178,7 +178,11 @@ def find_valid_regions(x: Tensor, name: str
 
 def check_no_padding_marks(x: Tensor, name: str):
     """Raise ValueError if ``x`` holds NaN or the padding mark while the
-    backbone does not look for padding."""
+    backbone does not look for padding (in eager mode: a graph being traced,
+    compiled or exported takes no data-dependent branch)."""
+    if torch.jit.is_tracing() or torch.compiler.is_compiling() or \
+            torch.compiler.is_exporting():
+        return
     if padding_marks(x).any():
         raise ValueError(
             f'{name} got NaN or the padding mark (<= {PAD_MARK:g}) in its '
