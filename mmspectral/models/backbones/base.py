@@ -142,6 +142,17 @@ def run_padded(layers: Iterable[nn.Module], x: Tensor,
     return x, regions
 
 
+def bounding_sizes(inside: Tensor) -> List[Optional[Tuple[int, int]]]:
+    """Per image of a ``(B, H, W)`` bool map, the ``(h, w)`` of the top-left
+    rectangle holding its True entries (None if it has none)."""
+    sizes = []
+    for image in inside:
+        rows, cols = image.any(1).nonzero(), image.any(0).nonzero()
+        size = (int(rows[-1]) + 1, int(cols[-1]) + 1) if len(rows) else None
+        sizes.append(size)
+    return sizes
+
+
 def find_valid_regions(x: Tensor, name: str
                        ) -> Tuple[Tensor, ValidRegions]:
     """The batch with its padding marks (see :func:`padding_marks`) replaced
@@ -155,14 +166,10 @@ def find_valid_regions(x: Tensor, name: str
     marked = padding_marks(x)
     if not marked.any():
         return x, ValidRegions([x.shape[-2:]] * x.shape[0], x.shape[-2:])
-    valid = ~marked.all(1)
-    sizes = []
-    for i, image in enumerate(valid):
-        rows, cols = image.any(1).nonzero(), image.any(0).nonzero()
-        if not len(rows):
-            raise ValueError(f'{name}: image {i} of the batch is all '
-                             'padding (NaN or the padding mark)')
-        sizes.append((int(rows[-1]) + 1, int(cols[-1]) + 1))
+    sizes = bounding_sizes(~marked.all(1))
+    if None in sizes:
+        raise ValueError(f'{name}: image {sizes.index(None)} of the batch is '
+                         'all padding (NaN or the padding mark)')
     regions = ValidRegions(sizes, x.shape[-2:])
     outside = ~regions.mask(x.device)[:, None].expand_as(marked)
     if not torch.equal(marked, outside):

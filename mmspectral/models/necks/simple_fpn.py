@@ -8,7 +8,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmspectral.registry import MODELS
-from ..backbones.base import ValidRegions
+from ..backbones.base import ValidRegions, bounding_sizes
 from ..layers import build_norm2d
 
 
@@ -123,10 +123,6 @@ def regions_of_zero_padded(x: Tensor) -> ValidRegions:
     """Each image's region of a ``(B, C, H, W)`` batch of maps that are
     zero beyond it: up to its last row and column non-zero in some
     channel."""
-    nonzero = x.ne(0).any(1)
-    sizes = []
-    for image in nonzero:
-        rows, cols = image.any(1).nonzero(), image.any(0).nonzero()
-        sizes.append((int(rows[-1]) + 1 if len(rows) else x.shape[2],
-                      int(cols[-1]) + 1 if len(cols) else x.shape[3]))
-    return ValidRegions(sizes, x.shape[-2:])
+    sizes = bounding_sizes(x.ne(0).any(1))
+    return ValidRegions([size or x.shape[-2:] for size in sizes],
+                        x.shape[-2:])
