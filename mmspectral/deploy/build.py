@@ -11,6 +11,7 @@ from typing import List, NamedTuple, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 
+from mmspectral.models.backbones.base import PAD_MARK
 from .wrappers import (BackboneGraph, ClassifierGraph, MaskRCNNGraph,
                        RetinaNetGraph, SegmentorGraph)
 
@@ -81,7 +82,16 @@ def _preprocessor(cfg) -> dict:
         std=[float(v) for v in pre.get('std', (1., 1., 1.))],
         bgr_to_rgb=bool(pre.get('bgr_to_rgb', pre.get('to_rgb', False))),
         size_divisor=int(divisor or 1),
-        pad_value=float(pre.get('pad_value', pre.get('pad_val', 0))))
+        pad_value=_graph_pad_value(pre.get('pad_value', pre.get('pad_val',
+                                                                0))))
+
+
+def _graph_pad_value(value) -> float:
+    """The config's padding value, or 0 where it marks the padding for
+    ``valid_region``: an exported graph has no per-image regions (see
+    :func:`load_model`)."""
+    value = float(value)
+    return 0. if math.isnan(value) or value <= PAD_MARK else value
 
 
 def network_shape(cfg, shape: Sequence[int]) -> Tuple[int, int]:
@@ -168,6 +178,11 @@ def load_model(cfg, checkpoint: Optional[str] = None) -> nn.Module:
     if checkpoint is not None:
         model.load_state_dict(state_dict_of(check_checkpoint_matches(
             model, checkpoint, what=f'the model of {cfg.filename}')))
+    for module in model.modules():
+        # a graph of one input size has no per-image regions: the
+        # letterbox is image content, as with valid_region=False
+        if getattr(module, 'valid_region', False):
+            module.valid_region = False
     return model.eval()
 
 

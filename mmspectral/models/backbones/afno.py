@@ -4,7 +4,7 @@ Guibas et al., ICLR 2022, https://arxiv.org/abs/2111.13587.
 Reproduces the behaviour and checkpoints of AFNONet in
 https://github.com/NVlabs/AFNO-transformer (``classification/afnonet.py``).
 """
-from typing import Union
+from typing import Optional, Union
 
 import torch.nn as nn
 from mmcv.cnn import build_norm_layer
@@ -13,7 +13,7 @@ from torch import Tensor
 
 from mmspectral.registry import MODELS
 from ..layers import AFNO2d, CheckpointedBlock, Mlp
-from .base import IsotropicBackbone
+from .base import IsotropicBackbone, ValidRegions, filter_sizes
 
 
 class AFNOBlock(CheckpointedBlock):
@@ -65,8 +65,9 @@ class AFNOBlock(CheckpointedBlock):
         self.drop_path = DropPath(
             drop_path_rate) if drop_path_rate > 0 else nn.Identity()
 
-    def _forward(self, x: Tensor) -> Tensor:
-        y = self.filter(self.norm1(x))
+    def _forward(self, x: Tensor,
+                 regions: Optional[ValidRegions] = None) -> Tensor:
+        y = self.filter(self.norm1(x), valid_sizes=filter_sizes(regions))
         if self.double_skip:
             y = x = y + x
         return x + self.drop_path(self.mlp(self.norm2(y)))

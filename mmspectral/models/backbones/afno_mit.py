@@ -8,7 +8,7 @@ follow mmseg's ``MixVisionTransformer``, so an mmseg MiT checkpoint loads
 into every weight that still exists (patch embeddings, Mix-FFNs, norms).
 """
 import re
-from typing import Union
+from typing import Optional, Union
 
 import torch.nn as nn
 from mmcv.cnn import build_norm_layer
@@ -17,7 +17,8 @@ from torch import Tensor
 
 from mmspectral.registry import MODELS
 from ..layers import AFNO2d, CheckpointedBlock
-from .base import SpectralBackbone
+from .base import (SpectralBackbone, ValidRegions, filter_sizes, run_padded,
+                   zero_padding)
 
 
 class AFNOMiTLayer(CheckpointedBlock):
@@ -69,10 +70,17 @@ class AFNOMiTLayer(CheckpointedBlock):
             ffn_drop=drop_rate,
             dropout_layer=dict(type='DropPath', drop_prob=drop_path_rate))
 
-    def _forward(self, x: Tensor, hw_shape) -> Tensor:
+    def _forward(self, x: Tensor, hw_shape,
+                 regions: Optional[ValidRegions] = None) -> Tensor:
         grid = self.norm1(x).unflatten(1, hw_shape)
-        x = x + self.drop_path(self.filter(grid).flatten(1, 2))
-        return self.ffn(self.norm2(x), hw_shape, identity=x)
+        mixed = self.filter(grid, valid_sizes=filter_sizes(regions))
+        x = x + self.drop_path(mixed.flatten(1, 2))
+        if filter_sizes(regions) is None:
+            return self.ffn(self.norm2(x), hw_shape, identity=x)
+        # mmseg's MixFFN with the padding zeroed before its depthwise conv
+        y = self.norm2(x).transpose(1, 2).unflatten(2, hw_shape)
+        y, _ = run_padded(self.ffn.layers, y, regions)
+        return x + self.ffn.dropout_layer(y.flatten(2).transpose(1, 2))
 
 
 @MODELS.register_module()
@@ -176,13 +184,16 @@ class AFNOMiT(SpectralBackbone):
         return list(stage[1:]) if index == 1 else [stage]
 
     def forward(self, x: Tensor) -> tuple:
-        self.check_input(x)
+        x, regions = self.input_regions(x)
         outs = []
         for i, (patch_embed, layers, norm) in enumerate(self.layers):
-            x, hw_shape = patch_embed(x)
+            x, hw_shape = patch_embed(zero_padding(x, regions))
+            if regions is not None:
+                regions = regions.at(self.strides[i], hw_shape)
             for layer in layers:
-                x = layer(x, hw_shape)
-            x = norm(x).transpose(1, 2).unflatten(2, hw_shape).contiguous()
+                x = layer(x, hw_shape, regions)
+            x = norm(x).transpose(1, 2).unflatten(2, hw_shape)
+            x = zero_padding(x, regions).contiguous()
             if i in self.out_indices:
                 outs.append(x)
         return tuple(outs)

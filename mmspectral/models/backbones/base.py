@@ -5,9 +5,10 @@ import math
 import os.path as osp
 import re
 from abc import ABCMeta
-from typing import Iterable, List, Optional, Sequence, Union
+from typing import Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
+import torch
 import torch.nn as nn
 from mmcv.cnn import build_norm_layer
 from mmengine.logging import MMLogger
@@ -21,7 +22,7 @@ from mmspectral.checkpoint import (CheckpointError, check_dtypes, check_finite,
                                    state_dict_of)
 from ..layers import (PositionEmbedding, ResizeCache, SpectralLayer,
                       pad_to_multiple, set_spectral_impl)
-from ..layers.spectral import check_impl
+from ..layers.spectral import check_impl, mix_valid_regions
 
 # the DeiT/timm initialisation of the official GFNet, AFNO and SpectFormer
 # code (spectral weights and position embeddings initialise themselves)
@@ -29,6 +30,175 @@ DEIT_INIT = [
     dict(type='TruncNormal', layer='Linear', std=.02, bias=0.),
     dict(type='Constant', layer='LayerNorm', val=1., bias=0.),
 ]
+
+
+# -- batch padding: each image's valid region ---------------------------------
+
+#: Besides NaN, the data preprocessor's ``pad_value`` that marks padding for
+#: ``valid_region`` (any value at or below it): finite, so a config holding it
+#: survives mmengine's config dump and reload, which ``float('nan')`` does
+#: not (it is written as ``nan``). No normalised image comes near it.
+PAD_MARK = -1e38
+
+
+def padding_marks(x: Tensor) -> Tensor:
+    """Where ``x`` holds the padding mark: NaN or at most :data:`PAD_MARK`."""
+    return torch.isnan(x) | (x <= PAD_MARK)
+
+
+class ValidRegions:
+    """Each image's valid top-left ``(h, w)`` on a batch of maps of one
+    ``shape``: what the image alone gives there.
+
+    Args:
+        sizes (Sequence[tuple[int, int]]): One ``(h, w)`` per image.
+        shape (tuple[int, int]): The spatial size of the batch's maps.
+    """
+
+    def __init__(self, sizes: Sequence[Tuple[int, int]],
+                 shape: Sequence[int]):
+        self.sizes = [(int(h), int(w)) for h, w in sizes]
+        self.shape = (int(shape[0]), int(shape[1]))
+        self._masks = {}
+
+    def at(self, stride: int, shape: Sequence[int]) -> 'ValidRegions':
+        """The regions on the ``shape`` maps of a ``stride`` times coarser
+        layer: ``ceil(h / stride)`` (a padded strided convolution, or one
+        after ``pad_to_multiple``, gives that much of an image alone)."""
+        return ValidRegions([(-(-h // stride), -(-w // stride))
+                             for h, w in self.sizes], shape)
+
+    @property
+    def filter_sizes(self) -> Optional[List[Tuple[int, int]]]:
+        """The sizes for the spectral layers' ``valid_sizes``; None where
+        every image fills the map (the plain path gives the same)."""
+        if all(size == self.shape for size in self.sizes):
+            return None
+        return self.sizes
+
+    def mask(self, device) -> Tensor:
+        """``(B, H, W)``, True inside each image's region."""
+        mask = self._masks.get(device)
+        if mask is None:
+            rows = torch.arange(self.shape[0], device=device)
+            cols = torch.arange(self.shape[1], device=device)
+            hw = torch.tensor(self.sizes, device=device)
+            mask = (rows[None, :, None] < hw[:, 0, None, None]) & \
+                (cols[None, None, :] < hw[:, 1, None, None])
+            self._masks[device] = mask
+        return mask
+
+    def zero(self, x: Tensor, channels_last: bool = False) -> Tensor:
+        """``x`` (``(B, C, H, W)``, or ``(B, H, W, C)``) with zeros outside
+        each image's region."""
+        if self.filter_sizes is None:
+            return x
+        mask = self.mask(x.device)
+        mask = mask[..., None] if channels_last else mask[:, None]
+        return x.masked_fill(~mask, 0)
+
+    def mean(self, x: Tensor) -> Tensor:
+        """The mean of ``(B, C, H, W)`` maps over each image's region,
+        ``(B, C, 1, 1)``."""
+        area = torch.tensor([h * w for h, w in self.sizes], device=x.device)
+        return self.zero(x).sum((2, 3), keepdim=True) / area.view(
+            -1, 1, 1, 1).to(x.dtype)
+
+
+def zero_padding(x: Tensor, regions: Optional[ValidRegions],
+                 channels_last: bool = False) -> Tensor:
+    """``x`` with zeros outside the ``regions`` (unchanged for None)."""
+    return x if regions is None else regions.zero(x, channels_last)
+
+
+def filter_sizes(regions: Optional[ValidRegions]):
+    """The spectral layers' ``valid_sizes`` for ``regions`` (None: none)."""
+    return None if regions is None else regions.filter_sizes
+
+
+def run_blocks(blocks: nn.Sequential, x: Tensor,
+               regions: Optional[ValidRegions]) -> Tensor:
+    """``blocks`` in turn, each given ``(x, regions)``; without regions
+    called as the one module (whose hooks then see the stage)."""
+    if regions is None:
+        return blocks(x)
+    for block in blocks:
+        x = block(x, regions)
+    return x
+
+
+def run_padded(layers: Iterable[nn.Module], x: Tensor,
+               regions: Optional[ValidRegions]
+               ) -> Tuple[Tensor, Optional[ValidRegions]]:
+    """Run channels-first ``layers`` in turn on ``x``; with ``regions``, the
+    padding is zeroed before each convolution (as an image alone is padded)
+    and the regions follow its stride. Returns the output and its regions."""
+    for layer in layers:
+        if regions is not None and isinstance(layer, nn.Conv2d):
+            x = regions.at(1, x.shape[-2:]).zero(x)
+            x = layer(x)
+            regions = regions.at(layer.stride[0], x.shape[-2:])
+        else:
+            x = layer(x)
+    return x, regions
+
+
+def bounding_sizes(inside: Tensor) -> List[Optional[Tuple[int, int]]]:
+    """Per image of a ``(B, H, W)`` bool map, the ``(h, w)`` of the top-left
+    rectangle holding its True entries (None if it has none)."""
+    sizes = []
+    for image in inside:
+        rows, cols = image.any(1).nonzero(), image.any(0).nonzero()
+        size = (int(rows[-1]) + 1, int(cols[-1]) + 1) if len(rows) else None
+        sizes.append(size)
+    return sizes
+
+
+def find_valid_regions(x: Tensor, name: str
+                       ) -> Tuple[Tensor, ValidRegions]:
+    """The batch with its padding marks (see :func:`padding_marks`) replaced
+    by zeros, and each image's valid region: the top-left rectangle the
+    marks leave.
+
+    Raises:
+        ValueError: A mark anywhere but in a bottom/right padding rectangle
+            spanning every channel, or an image that is all padding.
+    """
+    marked = padding_marks(x)
+    if not marked.any():
+        return x, ValidRegions([x.shape[-2:]] * x.shape[0], x.shape[-2:])
+    sizes = bounding_sizes(~marked.all(1))
+    if None in sizes:
+        raise ValueError(f'{name}: image {sizes.index(None)} of the batch is '
+                         'all padding (NaN or the padding mark)')
+    regions = ValidRegions(sizes, x.shape[-2:])
+    outside = ~regions.mask(x.device)[:, None].expand_as(marked)
+    if not torch.equal(marked, outside):
+        wrong = (marked != outside).nonzero()[0].tolist()
+        raise ValueError(
+            f'{name}: NaN or the padding mark (<= {PAD_MARK:g}) at (image, '
+            f'channel, row, column) {tuple(wrong)} is not part of a '
+            'bottom/right padding region: with valid_region=True only the '
+            "data preprocessor's padding may hold it (images with NaN or "
+            'such values are not supported)')
+    return x.masked_fill(marked, 0), regions
+
+
+def check_no_padding_marks(x: Tensor, name: str):
+    """Raise ValueError if ``x`` holds NaN or the padding mark while the
+    backbone does not look for padding (in eager mode: a graph being traced,
+    compiled or exported takes no data-dependent branch)."""
+    if torch.jit.is_tracing() or torch.compiler.is_compiling() or \
+            torch.compiler.is_exporting():
+        return
+    if padding_marks(x).any():
+        raise ValueError(
+            f'{name} got NaN or the padding mark (<= {PAD_MARK:g}) in its '
+            'input with valid_region=False. If the data preprocessor marks '
+            "the padding (its pad_value), set the backbone's "
+            'valid_region=True (model.backbone.valid_region in the config); '
+            'otherwise pad with 0 (data_preprocessor pad_value=0) and check '
+            'the images for NaN.')
 
 
 def resolve_arch(arch: Union[str, dict], arch_zoo: dict, family: str,
@@ -171,6 +341,19 @@ class SpectralBackbone(BaseModule, metaclass=_FinishedAfterInit):
             the three for the device, dtype and map size, timed once per
             size). Families without spectral layers (HorNet 7x7) refuse
             anything but the default. Defaults to ``'auto'``.
+        valid_region (bool): Batch padding invariance: each image is
+            computed over its own valid region, so its outputs there are
+            those of the image alone (in eval mode, whatever its batch mates
+            and ``size_divisor``). The data preprocessor must mark the
+            padding: ``pad_value=float('nan')``, or :data:`PAD_MARK`
+            (``-1e38``), which survives mmengine's config dump. The backbone
+            finds each image's top-left rectangle, zeroes the padding, runs
+            the spectral layers, the position embedding and every
+            non-pointwise layer (convolutions, attention keys, pooling) on
+            each image's region (``ceil(h / stride)`` at each stage) and
+            returns zeros beyond it. Train-mode BatchNorm statistics still
+            include the padding. With False, padding marks in the input are
+            a ValueError. Defaults to False (the official behaviour).
         init_cfg (dict | list[dict], optional): Initialization config, as in
             mmpretrain: applied by ``init_weights()`` (the Runner calls it),
             not at construction. ``dict(type='Pretrained', checkpoint=PATH,
@@ -217,6 +400,7 @@ class SpectralBackbone(BaseModule, metaclass=_FinishedAfterInit):
                  norm_cfg: Optional[dict] = None,
                  resize_cache_size: int = 2,
                  spectral_impl: str = 'auto',
+                 valid_region: bool = False,
                  init_cfg=None):
         name = type(self).__name__
         super().__init__(init_cfg=init_cfg if init_cfg is not None else
@@ -235,6 +419,7 @@ class SpectralBackbone(BaseModule, metaclass=_FinishedAfterInit):
                              f' got {frozen_stages}')
         ResizeCache(resize_cache_size)  # fail early on a bad size
         self.spectral_impl = check_impl(spectral_impl)
+        self.valid_region = valid_region
         self.arch_name = arch
         self.arch_settings = self.check_arch(arch)
         self.embed_dims = self.stage_channels(self.arch_settings)
@@ -310,12 +495,31 @@ class SpectralBackbone(BaseModule, metaclass=_FinishedAfterInit):
             embed_dims, self.pretrain_img_size // patch_size)
         self.pos_drop = nn.Dropout(self.drop_rate)
 
-    def embed(self, x: Tensor) -> Tensor:
+    def embed(self, x: Tensor, regions: Optional[ValidRegions] = None
+              ) -> Tuple[Tensor, Optional[ValidRegions]]:
         """Image batch ``(B, C, H, W)`` -> position-embedded ``(B, h, w, C')``
-        tokens; the image is zero-padded to a multiple of the patch size."""
-        self.check_input(x)
+        tokens and their valid regions (``regions`` are the image's, None
+        without ``valid_region``); the image is zero-padded to a multiple of
+        the patch size."""
         x = self.patch_embed(pad_to_multiple(x, self.patch_size))
-        return self.pos_drop(self.pos_embed(x.permute(0, 2, 3, 1)))
+        x = x.permute(0, 2, 3, 1)
+        if regions is not None:
+            regions = regions.at(self.patch_size, x.shape[1:3])
+        sizes = filter_sizes(regions)
+        x = self.pos_embed(x) if sizes is None else mix_valid_regions(
+            x, sizes, (1, 2), self.pos_embed)
+        return self.pos_drop(x), regions
+
+    def input_regions(self, x: Tensor
+                      ) -> Tuple[Tensor, Optional[ValidRegions]]:
+        """Check the image batch; with ``valid_region``, the batch with its
+        padding zeroed and each image's valid region (else None)."""
+        self.check_input(x)
+        name = type(self).__name__
+        if not self.valid_region:
+            check_no_padding_marks(x, name)
+            return x, None
+        return find_valid_regions(x, name)
 
     def _finish_build(self):
         """After the family's ``__init__``: the resize-cache bound and the
@@ -517,13 +721,14 @@ class IsotropicBackbone(SpectralBackbone):
     def forward(self, x: Tensor) -> tuple:
         """Image batch ``(B, C, H, W)`` -> the ``(B, C', h, w)`` maps of the
         ``out_indices`` blocks; the image is zero-padded to a multiple of
-        the patch size."""
-        x = self.embed(x)
+        the patch size. Each block takes ``(x, regions)``."""
+        x, regions = self.embed(*self.input_regions(x))
         outs = []
         for i, block in enumerate(self.blocks):
-            x = block(x)
+            x = block(x, regions)
             if i == len(self.blocks) - 1:
                 x = self.norm(x)
             if i in self.out_indices:
-                outs.append(x.permute(0, 3, 1, 2).contiguous())
+                out = zero_padding(x, regions, channels_last=True)
+                outs.append(out.permute(0, 3, 1, 2).contiguous())
         return tuple(outs)

@@ -4,7 +4,7 @@ Rao et al., NeurIPS 2021 / TPAMI 2023, https://arxiv.org/abs/2107.00645.
 Reproduces the behaviour and checkpoints of
 https://github.com/raoyongming/GFNet.
 """
-from typing import List, Union
+from typing import List, Optional, Union
 
 import torch.nn as nn
 from mmcv.cnn import build_norm_layer
@@ -14,7 +14,8 @@ from torch import Tensor
 from mmspectral.registry import MODELS
 from ..layers import (CheckpointedBlock, GlobalFilter, LayerScale, Mlp,
                       pad_to_multiple)
-from .base import IsotropicBackbone, SpectralBackbone
+from .base import (IsotropicBackbone, SpectralBackbone, ValidRegions,
+                   filter_sizes, run_blocks, zero_padding)
 
 
 class GFNetBlock(CheckpointedBlock):
@@ -60,8 +61,10 @@ class GFNetBlock(CheckpointedBlock):
         self.drop_path = DropPath(
             drop_path_rate) if drop_path_rate > 0 else nn.Identity()
 
-    def _forward(self, x: Tensor) -> Tensor:
-        y = self.mlp(self.norm2(self.filter(self.norm1(x))))
+    def _forward(self, x: Tensor,
+                 regions: Optional[ValidRegions] = None) -> Tensor:
+        y = self.filter(self.norm1(x), valid_sizes=filter_sizes(regions))
+        y = self.mlp(self.norm2(y))
         return x + self.drop_path(self.layer_scale(y))
 
 
@@ -179,14 +182,18 @@ class GFNetH(SpectralBackbone):
         return parts
 
     def forward(self, x: Tensor) -> tuple:
-        x = self.embed(x)
+        x, regions = self.embed(*self.input_regions(x))
         outs = []
         for i, stage in enumerate(self.stages):
             if i > 0:
+                x = zero_padding(x, regions, channels_last=True)
                 x = pad_to_multiple(x.permute(0, 3, 1, 2), 2)
                 x = self.downsamples[i - 1](x).permute(0, 2, 3, 1)
-            x = stage(x)
+                if regions is not None:
+                    regions = regions.at(2, x.shape[1:3])
+            x = run_blocks(stage, x, regions)
             if i in self.out_indices:
                 out = getattr(self, f'norm{i}')(x)
+                out = zero_padding(out, regions, channels_last=True)
                 outs.append(out.permute(0, 3, 1, 2).contiguous())
         return tuple(outs)

@@ -5,7 +5,7 @@ Rao et al., NeurIPS 2022, https://arxiv.org/abs/2207.14284.
 Reproduces the behaviour and checkpoints of
 https://github.com/raoyongming/HorNet.
 """
-from typing import Union
+from typing import Optional, Union
 
 import torch
 import torch.nn as nn
@@ -16,7 +16,8 @@ from mmspectral.registry import MODELS
 from ..layers import (CheckpointedBlock, GlobalFilter, build_norm2d,
                       pad_to_multiple)
 from ..layers.utils import guess_native_size
-from .base import SpectralBackbone
+from .base import (SpectralBackbone, ValidRegions, filter_sizes, run_blocks,
+                   run_padded, zero_padding)
 
 
 class GlobalLocalFilter(nn.Module):
@@ -54,10 +55,13 @@ class GlobalLocalFilter(nn.Module):
         self.register_state_dict_post_hook(_save_channels_first_filter)
         self.register_load_state_dict_pre_hook(_load_channels_first_filter)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor,
+                regions: Optional[ValidRegions] = None) -> Tensor:
         x1, x2 = self.pre_norm(x).chunk(2, dim=1)
+        x1 = self.dw(zero_padding(x1, regions))
+        x2 = self.filter(x2, valid_sizes=filter_sizes(regions))
         # interleave: output channel 2k is x1[k], 2k+1 is x2[k]
-        x = torch.stack([self.dw(x1), self.filter(x2)], dim=2).flatten(1, 2)
+        x = torch.stack([x1, x2], dim=2).flatten(1, 2)
         return self.post_norm(x)
 
 
@@ -111,9 +115,14 @@ class GnConv(nn.Module):
             for i in range(order - 1))
         self.proj_out = nn.Conv2d(channels, channels, 1)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor,
+                regions: Optional[ValidRegions] = None) -> Tensor:
         gate, rest = self.proj_in(x).split([self.dims[0], sum(self.dims)], 1)
-        gates = (self.dwconv(rest) * self.scale).split(self.dims, dim=1)
+        if isinstance(self.dwconv, GlobalLocalFilter):
+            rest = self.dwconv(rest, regions)
+        else:
+            rest = self.dwconv(zero_padding(rest, regions))
+        gates = (rest * self.scale).split(self.dims, dim=1)
         x = gate * gates[0]
         for pw, g in zip(self.projs, gates[1:]):
             x = pw(x) * g
@@ -177,8 +186,10 @@ class HorNetBlock(CheckpointedBlock):
         self.drop_path = DropPath(
             drop_path_rate) if drop_path_rate > 0 else nn.Identity()
 
-    def _forward(self, x: Tensor) -> Tensor:
-        x = x + self.drop_path(self.gamma1(self.gnconv(self.norm1(x))))
+    def _forward(self, x: Tensor,
+                 regions: Optional[ValidRegions] = None) -> Tensor:
+        x = x + self.drop_path(
+            self.gamma1(self.gnconv(self.norm1(x), regions)))
         y = self.drop(self.act(self.pwconv1(self.norm2(x).permute(0, 2, 3,
                                                                   1))))
         y = self.gamma2(self.drop(self.pwconv2(y)))
@@ -351,16 +362,20 @@ class HorNet(SpectralBackbone):
         return parts
 
     def forward(self, x: Tensor) -> tuple:
-        self.check_input(x)
+        x, regions = self.input_regions(x)
         outs = []
         for i, (down, stage) in enumerate(
                 zip(self.downsample_layers, self.stages)):
-            x = stage(down(pad_to_multiple(x, 4 if i == 0 else 2)))
+            x, regions = run_padded(down, pad_to_multiple(
+                x, 4 if i == 0 else 2), regions)
+            x = run_blocks(stage, x, regions)
             if i not in self.out_indices:
                 continue
             norm = getattr(self, f'norm{i}')
             if self.gap_before_final_norm:
-                outs.append(norm(x.mean((2, 3), keepdim=True)).flatten(1))
+                pooled = x.mean((2, 3), keepdim=True) if regions is None \
+                    else regions.mean(x)
+                outs.append(norm(pooled).flatten(1))
             else:
-                outs.append(norm(x).contiguous())
+                outs.append(zero_padding(norm(x), regions).contiguous())
         return tuple(outs)

@@ -5,7 +5,7 @@ Reproduces the behaviour and checkpoints of
 https://github.com/badripatro/SpectFormers (vanilla and hierarchical).
 """
 import re
-from typing import Union
+from typing import Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -16,7 +16,8 @@ from torch import Tensor
 from mmspectral.registry import MODELS
 from ..layers import (CheckpointedBlock, ClassAttention, ConvMlp, GlobalFilter,
                       Mlp, MultiheadSelfAttention)
-from .base import IsotropicBackbone, SpectralBackbone
+from .base import (IsotropicBackbone, SpectralBackbone, ValidRegions,
+                   filter_sizes, run_padded, zero_padding)
 from .gfnet import GFNetBlock
 
 
@@ -78,14 +79,31 @@ class SpectFormerBlock(CheckpointedBlock):
         self.drop_path = DropPath(
             drop_path_rate) if drop_path_rate > 0 else nn.Identity()
 
-    def _mix(self, x: Tensor) -> Tensor:
+    def _mix(self, x: Tensor, regions: Optional[ValidRegions]) -> Tensor:
         if hasattr(self, 'filter'):
-            return self.filter(x)
-        return self.attn(x.flatten(1, 2)).view_as(x)
+            return self.filter(x, valid_sizes=filter_sizes(regions))
+        mask = _padding_mask(x, regions)
+        return self.attn(
+            x.flatten(1, 2),
+            key_mask=None if mask is None else mask.flatten(1)).view_as(x)
 
-    def _forward(self, x: Tensor) -> Tensor:
-        x = x + self.drop_path(self._mix(self.norm1(x)))
-        return x + self.drop_path(self.mlp(self.norm2(x)))
+    def _forward(self, x: Tensor,
+                 regions: Optional[ValidRegions] = None) -> Tensor:
+        x = x + self.drop_path(self._mix(self.norm1(x), regions))
+        y = self.norm2(x)
+        if isinstance(self.mlp, ConvMlp):
+            y = self.mlp(y, _padding_mask(x, regions))
+        else:
+            y = self.mlp(y)
+        return x + self.drop_path(y)
+
+
+def _padding_mask(x: Tensor, regions: Optional[ValidRegions]):
+    """``(B, H, W)``, True inside the regions; None where no image has
+    padding."""
+    if filter_sizes(regions) is None:
+        return None
+    return regions.mask(x.device)
 
 
 class ClassBlock(nn.Module):
@@ -132,8 +150,12 @@ class Stem(nn.Module):
         self.proj = nn.Conv2d(hidden, out_channels, 3, stride=2, padding=1)
         self.norm = nn.LayerNorm(out_channels)  # torch's eps, as official
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.norm(self.proj(self.conv(x)).permute(0, 2, 3, 1))
+    def forward(self, x: Tensor, regions: Optional[ValidRegions] = None
+                ) -> Tuple[Tensor, Optional[ValidRegions]]:
+        """``(B, C, H, W)`` -> ``(B, H / 4, W / 4, C')`` and the regions
+        there."""
+        x, regions = run_padded([*self.conv, self.proj], x, regions)
+        return self.norm(x.permute(0, 2, 3, 1)), regions
 
 
 class DownSample(nn.Module):
@@ -144,8 +166,10 @@ class DownSample(nn.Module):
         self.proj = nn.Conv2d(in_channels, out_channels, 3, 2, padding=1)
         self.norm = nn.LayerNorm(out_channels)  # torch's eps, as official
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.norm(self.proj(x).permute(0, 2, 3, 1))
+    def forward(self, x: Tensor, regions: Optional[ValidRegions] = None
+                ) -> Tuple[Tensor, Optional[ValidRegions]]:
+        x, regions = run_padded([self.proj], x, regions)
+        return self.norm(x.permute(0, 2, 3, 1)), regions
 
 
 @MODELS.register_module()
@@ -261,6 +285,9 @@ class SpectFormerH(SpectralBackbone):
         if out_type not in ('featmap', 'cls_token'):
             raise ValueError(f"out_type must be 'featmap' or 'cls_token', "
                              f'got {out_type!r}')
+        if out_type == 'cls_token' and self.valid_region:
+            raise ValueError("SpectFormerH: valid_region is implemented for "
+                             "out_type='featmap' only")
         self.out_type = out_type
         settings, dims = self.arch_settings, self.embed_dims
         for i, rates in enumerate(
@@ -303,18 +330,18 @@ class SpectFormerH(SpectralBackbone):
         return parts
 
     def forward(self, x: Tensor) -> tuple:
-        self.check_input(x)
+        x, regions = self.input_regions(x)
         outs = []
         for i in range(4):
             # (B, C, H, W) in, (B, H, W, C) out
-            x = getattr(self, f'patch_embed{i + 1}')(x)
+            x, regions = getattr(self, f'patch_embed{i + 1}')(x, regions)
             for block in getattr(self, f'block{i + 1}'):
-                x = block(x)
+                x = block(x, regions)
             if i == 3 and self.out_type == 'cls_token':
                 tokens = self.post_network[0](x.flatten(1, 2))
                 tokens = self.norm4(tokens)
                 return ((tokens[:, 0], tokens[:, 1:]), )
             x = getattr(self, f'norm{i + 1}')(x).permute(0, 3, 1, 2)
             if i in self.out_indices:
-                outs.append(x.contiguous())
+                outs.append(zero_padding(x, regions).contiguous())
         return tuple(outs)

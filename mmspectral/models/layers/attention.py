@@ -1,4 +1,6 @@
 """The attention layers of the hybrid (spectral + attention) families."""
+from typing import Optional
+
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
@@ -45,14 +47,19 @@ class MultiheadSelfAttention(nn.Module):
         return x.reshape(batch, tokens, parts, self.num_heads,
                          -1).permute(2, 0, 3, 1, 4)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, key_mask: Optional[Tensor] = None
+                ) -> Tensor:
+        """Attend over ``x`` ``(B, N, C)``; with ``key_mask`` ``(B, N)``
+        (bool) only the tokens it marks are keys."""
         if self.fused_qkv:
             q, k, v = self._heads(self.qkv(x), 3)
         else:
             q = self._heads(self.q(x), 1)[0]
             k, v = self._heads(self.kv(x), 2)
         out = F.scaled_dot_product_attention(
-            q, k, v, dropout_p=self.attn_drop if self.training else 0.)
+            q, k, v,
+            attn_mask=None if key_mask is None else key_mask[:, None, None],
+            dropout_p=self.attn_drop if self.training else 0.)
         out = out.transpose(1, 2).flatten(2)
         return self.proj_drop(self.proj(out))
 

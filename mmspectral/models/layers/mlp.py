@@ -1,3 +1,5 @@
+from typing import Optional
+
 import torch.nn as nn
 from mmcv.cnn import build_activation_layer
 from torch import Tensor
@@ -51,7 +53,11 @@ class ConvMlp(nn.Module):
         self.act = build_activation_layer(act_cfg)
         self.fc2 = nn.Linear(hidden_features, in_features)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, mask: Optional[Tensor] = None) -> Tensor:
+        """``x`` ``(B, H, W, C)``; with ``mask`` ``(B, H, W)`` (bool) the
+        depthwise conv sees zeros where it is False (batch padding)."""
         x = self.fc1(x)
+        if mask is not None:
+            x = x.masked_fill(~mask[..., None], 0)
         x = self.dwconv(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
         return self.fc2(self.act(x))

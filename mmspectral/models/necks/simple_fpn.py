@@ -1,4 +1,5 @@
 """ViTDet's simple feature pyramid, as a neck for the isotropic backbones."""
+import math
 from typing import Sequence, Tuple, Union
 
 import torch.nn as nn
@@ -7,6 +8,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmspectral.registry import MODELS
+from ..backbones.base import ValidRegions, bounding_sizes
 from ..layers import build_norm2d
 
 
@@ -33,6 +35,12 @@ class SimpleFPN(BaseModule):
         norm_cfg (dict): Norm between the two transposed convolutions of
             level 0. Defaults to ``dict(type='LN2d', eps=1e-6)``.
         act_cfg (dict): Activation there. Defaults to ``dict(type='GELU')``.
+        valid_region (bool): Keep the batch padding invariance of a backbone
+            with ``valid_region=True``: each image's region is read off its
+            input (the backbone returns zeros beyond it, so the trailing rows
+            and columns that are zero in every channel), the stride-32
+            max-pool sees only the region, as for the image alone, and every
+            level is zero beyond it. Defaults to False.
         init_cfg (dict, optional): Initialization config. Defaults to None
             (PyTorch's default initialisation).
     """
@@ -42,12 +50,14 @@ class SimpleFPN(BaseModule):
                  out_indices: Sequence[int] = (0, 1, 2, 3),
                  norm_cfg: dict = dict(type='LN2d', eps=1e-6),
                  act_cfg: dict = dict(type='GELU'),
+                 valid_region: bool = False,
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         if not out_indices or not set(out_indices) <= {0, 1, 2, 3}:
             raise ValueError('SimpleFPN: out_indices must be levels from '
                              f'0..3, got {out_indices!r}')
         self.in_channels = in_channels
+        self.valid_region = valid_region
         self.out_indices = tuple(sorted(set(out_indices)))
         channels = [in_channels // 4, in_channels // 2, in_channels,
                     in_channels]
@@ -86,5 +96,33 @@ class SimpleFPN(BaseModule):
         # LN2d leaves level 0 channels-last in memory, and so would the FPN
         # convolutions after it; mmcv's CPU RoIAlign reads its input as
         # contiguous NCHW and pools garbage from such a map
-        return tuple(self.levels[str(i)](inputs).contiguous()
-                     for i in self.out_indices)
+        if not self.valid_region:
+            return tuple(self.levels[str(i)](inputs).contiguous()
+                         for i in self.out_indices)
+        regions = regions_of_zero_padded(inputs)
+        return tuple(
+            self._valid_level(i, inputs, regions).contiguous()
+            for i in self.out_indices)
+
+    def _valid_level(self, index: int, x: Tensor,
+                     regions: ValidRegions) -> Tensor:
+        if index == 3:  # the pool sees the region only
+            x = x.masked_fill(~regions.mask(x.device)[:, None], -math.inf)
+        out = self.levels[str(index)](x)
+        scale = 2**(2 - index)
+        if scale >= 1:
+            regions = ValidRegions(
+                [(h * scale, w * scale) for h, w in regions.sizes],
+                out.shape[-2:])
+        else:
+            regions = regions.at(2, out.shape[-2:])
+        return regions.zero(out)
+
+
+def regions_of_zero_padded(x: Tensor) -> ValidRegions:
+    """Each image's region of a ``(B, C, H, W)`` batch of maps that are
+    zero beyond it: up to its last row and column non-zero in some
+    channel."""
+    sizes = bounding_sizes(x.ne(0).any(1))
+    return ValidRegions([size or x.shape[-2:] for size in sizes],
+                        x.shape[-2:])
