@@ -11,6 +11,7 @@ from conftest import REPO
 sys.path.insert(0, str(REPO / 'tools' / 'analysis_tools'))
 import benchmark  # noqa: E402
 import benchmark_layers  # noqa: E402
+import benchmark_padding  # noqa: E402
 import compare_official  # noqa: E402
 
 
@@ -24,6 +25,35 @@ def test_benchmark_layers_prints_a_table(capsys, tmp_path):
     assert 'forward + backward' in printed
     assert '| 9x13x16' in printed and 'AFNO speed-up f=0.5' in printed
     assert out.read_text().strip() == printed.strip()
+
+
+def test_benchmark_layers_engine_table(capsys):
+    """Every engine form per precision, what auto picks, and the errors:
+    float32 at float32 rounding, bf16 at bf16's."""
+    assert benchmark_layers.main(['--sizes', '40x48x32', '--fractions', '1',
+                                  '--repeat', '1', '--warmup', '0']) == 0
+    printed = capsys.readouterr().out
+    assert 'avx512_bf16' in printed and 'torch ' in printed
+    rows = [[c.strip() for c in line.split('|')[1:-1]]
+            for line in printed.split('Spectral engine')[1].splitlines()
+            if line.startswith('| 40x48x32')]
+    assert [r[1] for r in rows] == ['float32', 'bfloat16']
+    for row in rows:
+        assert row[6] in ('fft', 'dft', 'factored')
+        bound = 1e-5 if row[1] == 'float32' else 3e-2
+        assert all(float(e) < bound for e in row[-3:]), row
+
+
+def test_benchmark_padding_shows_what_valid_region_buys(capsys):
+    assert benchmark_padding.main(['--models', 'gfnet-h-ti', 'afno-ti',
+                                   '--sizes', '64x96', '80x72', '--repeat',
+                                   '1', '--warmup', '0']) == 0
+    rows = [[c.strip() for c in line.split('|')[1:-1]]
+            for line in capsys.readouterr().out.splitlines()
+            if line.startswith('| gfnet') or line.startswith('| afno')]
+    assert len(rows) == 2
+    for row in rows:
+        assert float(row[4]) > 1e-3 and float(row[5]) < 1e-5, row
 
 
 def test_benchmark_layers_compares_with_the_naive_core(capsys):

@@ -167,3 +167,19 @@ def test_backbones_take_spectral_impl():
         HorNet('t', spectral_impl='dft')
     assert all(m.impl == 'auto' for m in HorNet('t-gf').modules()
                if isinstance(m, SpectralLayer))
+
+
+def test_auto_trains_on_fft():
+    """'auto' chooses by forward timings: where autograd records a call
+    it runs 'fft' and times nothing; inference is timed and chosen."""
+    from mmspectral.models.layers import TIMINGS
+    layer = GlobalFilter(6, (64, 72), impl='auto')
+    x = layer_input((64, 72), batch=4)  # a key no other test times
+    before = set(TIMINGS.times)
+    assert layer.call_impl(x) == 'fft'  # its weight needs gradients
+    layer(x).sum().backward()
+    assert set(TIMINGS.times) == before
+    with torch.no_grad():
+        assert layer.call_impl(x) == 'auto'
+        layer(x)
+    assert len(set(TIMINGS.times) - before) == 1

@@ -105,7 +105,9 @@ class NaiveGlobalFilter(nn.Module):
         self.resize_mode = layer.resize_mode
         self.channels_last = layer.channels_last
 
-    def forward(self, x):
+    def forward(self, x, valid_sizes=None):
+        if valid_sizes is not None:
+            raise NotImplementedError('the naive filter has no valid_region')
         dims = (1, 2) if self.channels_last else (2, 3)
         size = (x.shape[dims[0]], x.shape[dims[1]])
         dtype = x.dtype
@@ -137,9 +139,16 @@ def naive_copy(model: nn.Module) -> nn.Module:
     return swap_filters(model, NaiveGlobalFilter)
 
 
+class NoFilter(nn.Module):
+    """The identity in a global filter's place."""
+
+    def forward(self, x, valid_sizes=None):
+        return x
+
+
 def filterless_copy(model: nn.Module) -> nn.Module:
     """``model`` with every GlobalFilter replaced by the identity."""
-    return swap_filters(model, lambda layer: nn.Identity())
+    return swap_filters(model, lambda layer: NoFilter())
 
 
 def parse_size(text: str):
@@ -253,28 +262,28 @@ def engine_rows(height, width, channels, stored, args) -> list:
         layer.load_state_dict(layers['fft'].state_dict())
     with torch.no_grad():
         reference = layers['fft'](x)
+    impls = (*COMPUTED_IMPLS, 'auto')
     rows = []
     for amp in (False, True):
         with torch.no_grad(), autocast(args.device, amp):
             errors = [relative_error(layers[impl](x), reference)
-                      for impl in COMPUTED_IMPLS]
+                      for impl in impls]  # 'auto' times its candidates here
             dtype = torch.get_autocast_dtype(x.device.type) if amp else \
                 torch.float32
             pick = TIMINGS.best(SpectralTimings.key('filter', x, (1, 2),
                                                     dtype)) or 'fft'
-        times = time_layers([layers[impl] for impl in COMPUTED_IMPLS], x,
-                            args, amp)
-        gain = times[0] / times[COMPUTED_IMPLS.index(pick)]
+        times = time_layers([layers[impl] for impl in impls], x, args, amp)
         rows.append([f'{height}x{width}x{channels}', str(dtype).split('.')[-1]]
                     + [f'{1e3 * t:.2f}' for t in times] +
-                    [pick, f'{gain:.2f}x'] + [f'{e:.1e}' for e in errors])
+                    [pick, f'{times[0] / times[-1]:.2f}x'] +
+                    [f'{e:.1e}' for e in errors[:-1]])
     return rows
 
 
 def engine_table(args) -> str:
     rows = [row for size in args.sizes for row in engine_rows(*size, args)]
     header = (['map (HxWxC)', 'compute'] +
-              [f'{impl} ms' for impl in COMPUTED_IMPLS] +
+              [f'{impl} ms' for impl in (*COMPUTED_IMPLS, 'auto')] +
               ['auto picks', 'auto vs fft'] +
               [f'{impl} rel. err' for impl in COMPUTED_IMPLS])
     return ('Spectral engine: the global filter per implementation (eval '

@@ -130,7 +130,7 @@ class AFNO2d(SpectralLayer):
     def _mix(self, x: Tensor) -> Tensor:
         if not isinstance(self.impl, str):  # a lowering, see mmspectral.deploy
             return self.impl.afno(self, x).to(x.dtype)
-        impl = 'fft' if torch.jit.is_tracing() else self.impl
+        impl = self.call_impl(x)
         size = (x.shape[1], x.shape[2])
         fraction = self.hard_thresholding_fraction
         if impl != 'fft':

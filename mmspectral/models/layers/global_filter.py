@@ -488,7 +488,7 @@ class GlobalFilter(SpectralLayer):
     def _mix(self, x: Tensor) -> Tensor:
         if not isinstance(self.impl, str):  # a lowering, see mmspectral.deploy
             return self.impl.global_filter(self, x)
-        impl = 'fft' if torch.jit.is_tracing() else self.impl
+        impl = self.call_impl(x)
         dtype = torch.float32 if impl == 'fft' else compute_dtype(x)
         cache = self.resize_cache.token if self.resize_cache.usable(
             self, self.complex_weight) else -1

@@ -87,6 +87,21 @@ class SpectralLayer(nn.Module):
     def impl(self, value):
         self._impl = check_impl(value)
 
+    def call_impl(self, x: Tensor) -> str:
+        """The implementation one call runs: ``'fft'`` for tracers (FLOP
+        counting), and for ``'auto'`` where autograd records the call:
+        ``'auto'`` chooses by timing forward passes, and the backward of the
+        matrix forms can cost more than they save (measured on a CPU
+        without AMX, docs/measuring.md); training on them is chosen
+        explicitly with ``spectral_impl``."""
+        if torch.jit.is_tracing():
+            return 'fft'
+        if self.impl == 'auto' and torch.is_grad_enabled() and (
+                x.requires_grad or any(
+                    p.requires_grad for p in self.parameters(recurse=False))):
+            return 'fft'
+        return self.impl
+
 
 def set_spectral_impl(module: nn.Module, impl) -> nn.Module:
     """Set ``impl`` on every spectral layer inside ``module`` (itself
