@@ -171,7 +171,8 @@ def test_backbones_take_spectral_impl():
 
 def test_auto_trains_on_fft():
     """'auto' chooses by forward timings: where autograd records a call
-    it runs 'fft' and times nothing; inference is timed and chosen."""
+    it runs 'fft' and times nothing; inference in a matrix dtype is timed
+    and chosen."""
     from mmspectral.models.layers import TIMINGS
     layer = GlobalFilter(6, (64, 72), impl='auto')
     x = layer_input((64, 72), batch=4)  # a key no other test times
@@ -181,5 +182,8 @@ def test_auto_trains_on_fft():
     assert set(TIMINGS.times) == before
     with torch.no_grad():
         assert layer.call_impl(x) == 'auto'
-        layer(x)
+        layer(x)  # float32 on a CPU: fft, measured once for all
+        assert set(TIMINGS.times) == before
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            layer(x)
     assert len(set(TIMINGS.times) - before) == 1
