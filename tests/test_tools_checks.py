@@ -191,3 +191,17 @@ def test_what_cannot_be_resumed_is_refused():
     for checkpoint, message in cases:
         with pytest.raises(CheckpointError, match=message):
             check_resume_checkpoint(model, 'c.pth', cfg, 'm', checkpoint)
+
+
+@pytest.mark.parametrize('nproc', ['0', '-2', 'two', ''])
+def test_dist_scripts_refuse_a_process_count_below_one(nproc):
+    import subprocess
+
+    from conftest import REPO
+    for args in (['dist_train.sh', 'CONFIG', nproc],
+                 ['dist_test.sh', 'CONFIG', 'CKPT', nproc]):
+        proc = subprocess.run(['bash', str(REPO / 'tools' / args[0]),
+                               *args[1:]], capture_output=True, text=True,
+                              timeout=60)
+        assert proc.returncode == 2, proc.stderr
+        assert f"got '{nproc}'" in proc.stderr
