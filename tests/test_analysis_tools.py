@@ -1,18 +1,12 @@
 """The benchmark tools run on tiny inputs and print what they promise (the
 FLOPs, model table and filter plots: tests/test_tools_analysis.py)."""
 import csv
-import sys
 
 import pytest
 import torch
 
-from conftest import REPO
-
-sys.path.insert(0, str(REPO / 'tools' / 'analysis_tools'))
-import benchmark  # noqa: E402
-import benchmark_layers  # noqa: E402
-import benchmark_padding  # noqa: E402
-import compare_official  # noqa: E402
+from mmspectral.cli import (benchmark, benchmark_layers, benchmark_padding,
+                            compare_official, gpu_check)
 
 
 def test_benchmark_layers_prints_a_table(capsys, tmp_path):
@@ -204,7 +198,6 @@ def test_median_times_lets_the_functions_take_turns(monkeypatch):
 def test_gpu_check_runs_every_section_on_a_cpu(tmp_path):
     """The GPU check is prepared for a CUDA machine; here its sections run
     on the CPU with tiny models, so a GPU session can run it unchanged."""
-    import gpu_check
     out = tmp_path / 'gpu_check.md'
     assert gpu_check.main(['--device', 'cpu', '--quick', '--out',
                            str(out)]) == 0
@@ -239,7 +232,6 @@ def test_gpu_check_runs_every_section_on_a_cpu(tmp_path):
 
 
 def test_gpu_check_refuses_cuda_without_a_gpu(capsys):
-    import gpu_check
     if torch.cuda.is_available():
         pytest.skip('a GPU is present')
     with pytest.raises(SystemExit):

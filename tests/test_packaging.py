@@ -14,9 +14,9 @@ SOURCES = ('setup.py', 'setup.cfg', 'README.md', 'LICENSE', 'MANIFEST.in',
 CHECK = '''
 import importlib, os, pkgutil, sys
 target, repo = sys.argv[1], sys.argv[2]
-# nothing of the source tree: no path into it, no editable-install finder
-sys.path[:] = [p for p in sys.path
-               if not os.path.abspath(p or '.').startswith(repo)]
+# nothing of the source tree: not the checkout on the path (a venv inside
+# it stays), no editable-install finder
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or '.') != repo]
 sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in getattr(
     f, '__name__', type(f).__name__).lower()]
 import mmspectral
