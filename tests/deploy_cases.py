@@ -109,3 +109,21 @@ def backbone_config(folder: Path, family: str) -> Path:
     path = folder / f'backbone_{family.lower()}.py'
     path.write_text(segformer(family))
     return path
+
+
+def valid_region_config(folder: Path, head: str) -> Path:
+    """The config of ``head`` with ``valid_region=True`` in its backbone
+    (and SimpleFPN) and the padding marked by the data preprocessor."""
+    base = write_config(folder, head)
+    family = HEADS[head][0]
+    text = (f"_base_ = '{base.name}'\n"
+            'model = dict(backbone=dict(valid_region=True), '
+            'data_preprocessor=dict(pad_value=-1e38)')
+    if family == 'AFNO' and head.startswith('mask_rcnn'):
+        text += (", neck=[dict(type='mmspectral.SimpleFPN', in_channels=32, "
+                 "valid_region=True), dict(type='FPN', "
+                 'in_channels=[8, 16, 32, 32], out_channels=16, '
+                 'num_outs=5)]')
+    path = folder / f'{base.stem}_valid_region.py'
+    path.write_text(text + ')\n')
+    return path

@@ -9,7 +9,8 @@ import sys
 import numpy as np
 import pytest
 import torch
-from deploy_cases import HEADS, backbone_config, write_config
+from deploy_cases import (HEADS, backbone_config, valid_region_config,
+                          write_config)
 
 from mmspectral.deploy import LoweringError, spectral_lowering
 from mmspectral.models.layers import AFNO2d, GlobalFilter
@@ -267,6 +268,68 @@ def test_exported_backbone_dft_lowering_dynamic_batch(tmp_path):
         expected = model.backbone(batch)
     for out, ref in zip(_run(path, batch), expected):
         assert np.abs(out - ref.numpy()).max() <= 1e-4
+
+
+def _image_in(image, shape, fill):
+    """``image`` in the top-left of a batch of ``shape`` holding ``fill``."""
+    batch = fill(image.shape[:2] + tuple(shape))
+    batch[..., :image.shape[-2], :image.shape[-1]] = image
+    return batch
+
+
+def test_export_fixes_the_valid_region(tmp_path):
+    """With valid_region=True the graph computes the image over its own
+    region: the backbone's output is what PyTorch gives with the padding
+    marked, whatever the graph's padding holds."""
+    import copy
+
+    from mmspectral.cli import load_config
+    from mmspectral.deploy.build import export_config, load_model
+    from mmspectral.models.backbones.base import PAD_MARK
+    cfg = load_config(str(valid_region_config(tmp_path, 'retinanet')))
+    model = load_model(cfg)
+    pytorch = copy.deepcopy(model.backbone)
+    path = tmp_path / 'backbone.onnx'
+    meta = export_config(cfg, str(path), SHAPE, backbone_only=True,
+                         model=model)
+    assert meta['input_shape'] == [64, 96] and meta['pad_value'] == 0
+    image = torch.randn((1, 3) + SHAPE)
+    with torch.no_grad():
+        expected = pytorch(_image_in(
+            image, (64, 96), lambda s: torch.full(s, PAD_MARK)))
+    for fill in (torch.zeros, lambda s: 5 * torch.randn(s)):
+        outputs = _run(path, _image_in(image, (64, 96), fill))
+        for out, ref in zip(outputs, expected):
+            assert out.shape == tuple(ref.shape)
+            assert np.abs(out - ref.numpy()).max() <= 1e-4
+
+
+def test_fixed_region_keeps_the_simple_fpn_region(tmp_path):
+    """An isotropic backbone's SimpleFPN runs on the fixed region too: the
+    detector's features match PyTorch's with the padding marked."""
+    import copy
+
+    from mmspectral.cli import load_config
+    from mmspectral.deploy.build import load_model
+    from mmspectral.deploy.valid_region import (ImageRegionFeatures,
+                                                fix_valid_region)
+    from mmspectral.models.backbones.base import PAD_MARK
+    cfg = load_config(str(valid_region_config(tmp_path,
+                                              'mask_rcnn-simple-fpn')))
+    model = load_model(cfg)
+    pytorch = copy.deepcopy(model)
+    fix_valid_region(model, SHAPE, (64, 96))
+    assert isinstance(model.backbone, ImageRegionFeatures)
+    assert model.backbone.neck is not None and len(model.neck) == 1
+    assert not any(getattr(m, 'valid_region', False) for m in model.modules())
+    image = torch.randn((1, 3) + SHAPE)
+    with torch.no_grad():
+        expected = pytorch.extract_feat(_image_in(
+            image, (64, 96), lambda s: torch.full(s, PAD_MARK)))
+        fixed = model.extract_feat(_image_in(
+            image, (64, 96), lambda s: 5 * torch.randn(s)))
+    for out, ref in zip(fixed, expected):
+        torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
 
 
 def test_openvino_runs_the_exported_model(exported):

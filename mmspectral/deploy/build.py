@@ -12,6 +12,7 @@ import torch
 import torch.nn as nn
 
 from mmspectral.models.backbones.base import PAD_MARK
+from .valid_region import fix_valid_region
 from .wrappers import (BackboneGraph, ClassifierGraph, MaskRCNNGraph,
                        RetinaNetGraph, SegmentorGraph)
 
@@ -88,8 +89,8 @@ def _preprocessor(cfg) -> dict:
 
 def _graph_pad_value(value) -> float:
     """The config's padding value, or 0 where it marks the padding for
-    ``valid_region``: an exported graph has no per-image regions (see
-    :func:`load_model`)."""
+    ``valid_region``: an exported graph's region is fixed (see
+    :mod:`.valid_region`), it needs no mark."""
     value = float(value)
     return 0. if math.isnan(value) or value <= PAD_MARK else value
 
@@ -178,11 +179,6 @@ def load_model(cfg, checkpoint: Optional[str] = None) -> nn.Module:
     if checkpoint is not None:
         model.load_state_dict(state_dict_of(check_checkpoint_matches(
             model, checkpoint, what=f'the model of {cfg.filename}')))
-    for module in model.modules():
-        # a graph of one input size has no per-image regions: the
-        # letterbox is image content, as with valid_region=False
-        if getattr(module, 'valid_region', False):
-            module.valid_region = False
     return model.eval()
 
 
@@ -225,7 +221,9 @@ def export_config(cfg, path: str, image_shape: Sequence[int],
         backbone_only (bool): Export ``model.backbone`` only. Defaults to
             False.
         model (nn.Module, optional): The built model, if already at hand
-            (then ``checkpoint`` is ignored).
+            (then ``checkpoint`` is ignored). A backbone's
+            ``valid_region`` is fixed to ``image_shape`` in it (see
+            :mod:`.valid_region`).
 
     Returns:
         dict: The metadata stored in the file (see
@@ -234,8 +232,10 @@ def export_config(cfg, path: str, image_shape: Sequence[int],
     from .export import export_onnx
     if model is None:
         model = load_model(cfg, checkpoint)
+    input_shape = network_shape(cfg, image_shape)
+    fix_valid_region(model, image_shape, input_shape, backbone_only)
     graph = deploy_graph(cfg, model, backbone_only)
-    inputs = example_inputs(graph.task, network_shape(cfg, image_shape),
+    inputs = example_inputs(graph.task, input_shape,
                             2 if dynamic_batch else 1, image_shape)
     metadata = dict(
         preprocess_meta(cfg, graph.task, image_shape),
