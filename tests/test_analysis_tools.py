@@ -38,12 +38,15 @@ def test_benchmark_layers_engine_table(capsys):
         assert all(float(e) < bound for e in row[-3:]), row
 
 
-def test_benchmark_padding_shows_what_valid_region_buys(capsys):
+@pytest.mark.parametrize('mode', ['test', 'train'])
+def test_benchmark_padding_shows_what_valid_region_buys(mode, capsys):
     assert benchmark_padding.main(['--models', 'gfnet-h-ti', 'afno-ti',
                                    '--sizes', '64x96', '80x72', '--repeat',
-                                   '1', '--warmup', '0']) == 0
+                                   '1', '--warmup', '0', '--mode', mode]) == 0
+    printed = capsys.readouterr().out
+    assert ('forward + backward' in printed) == (mode == 'train')
     rows = [[c.strip() for c in line.split('|')[1:-1]]
-            for line in capsys.readouterr().out.splitlines()
+            for line in printed.splitlines()
             if line.startswith('| gfnet') or line.startswith('| afno')]
     assert len(rows) == 2
     for row in rows:

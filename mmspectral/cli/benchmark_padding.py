@@ -3,10 +3,13 @@ different sizes, padded as mmdet pads them, with zero padding (the default)
 and with ``valid_region=True`` and the padding marked.
 
     python tools/analysis_tools/benchmark_padding.py [--models gfnet-h-ti ...]
-        [--sizes 320x480 416x400] [--repeat 5] [--warmup 1] [--out FILE]
+        [--sizes 320x480 416x400] [--mode test|train] [--repeat 5]
+        [--warmup 1] [--out FILE]
 
 The two variants share their weights and take turns in every round of the
-timing (eval forward, ``no_grad``, median of ``--repeat``). The last
+timing (median of ``--repeat``): ``--mode test`` times the eval forward
+under ``no_grad``, ``--mode train`` a train-mode forward and backward (the
+backbone's part of a training step). The last
 column checks what the option buys: the relative difference of the first
 image's outputs over its region, in the batch against alone.
 """
@@ -42,6 +45,8 @@ def parse_args(argv=None):
     parser.add_argument('--sizes', nargs=2, type=parse_size,
                         default=[(320, 480), (416, 400)],
                         help='the two image sizes, HxW')
+    parser.add_argument('--mode', choices=['test', 'train'], default='test',
+                        help='time the eval forward or forward + backward')
     parser.add_argument('--repeat', type=int, default=5)
     parser.add_argument('--warmup', type=int, default=1)
     parser.add_argument('--threads', type=int, help='torch CPU threads')
@@ -80,14 +85,28 @@ def region_difference(model, image, batch) -> float:
     return worst
 
 
+def train_step(model, batch):
+    """Forward and backward through ``model`` (gradients of the outputs'
+    means, as a loss would give them)."""
+    model.zero_grad(set_to_none=True)
+    sum(out.float().mean() for out in model(batch)).backward()
+
+
 def model_row(name: str, args) -> list:
     images = [torch.randn(3, *size) for size in args.sizes]
     padded, valid = build(name, False), build(name, True)
     zeros, marked = padded_batch(images, 0.), padded_batch(images, PAD_MARK)
-    with torch.no_grad():
+    if args.mode == 'train':
+        padded.train(), valid.train()
         t_padded, t_valid = median_times(
-            [lambda: padded(zeros), lambda: valid(marked)], args.warmup,
-            args.repeat)
+            [lambda: train_step(padded, zeros),
+             lambda: train_step(valid, marked)], args.warmup, args.repeat)
+        padded.eval(), valid.eval()
+    else:
+        with torch.no_grad():
+            t_padded, t_valid = median_times(
+                [lambda: padded(zeros), lambda: valid(marked)], args.warmup,
+                args.repeat)
     return [
         name, f'{1e3 * t_padded:.0f}', f'{1e3 * t_valid:.0f}',
         f'{t_valid / t_padded:.2f}',
@@ -102,7 +121,9 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     (h1, w1), (h2, w2) = args.sizes
     rows = [model_row(name, args) for name in args.models]
-    text = (f'{describe_machine()}\nBackbone eval forward, a batch of '
+    timed = ('eval forward' if args.mode == 'test' else
+             'train-mode forward + backward')
+    text = (f'{describe_machine()}\nBackbone {timed}, a batch of '
             f'{h1}x{w1} and {h2}x{w2}, median of {args.repeat}\n\n' +
             format_table([
                 'backbone', 'zero padding ms', 'valid_region ms', 'ratio',
