@@ -370,14 +370,14 @@ def test_valid_region_trains(case):
     assert any(g.abs().sum() > 0 for g in grads)
 
 
-def test_an_export_takes_the_letterbox_as_image():
-    """An exported graph takes one input size and has no per-image regions:
-    valid_region is off there and the letterbox is padded with 0, not with
-    the mark the graph would not remove."""
+def test_an_export_pads_with_zeros_and_fixes_the_region():
+    """An exported graph takes one input size: the model keeps valid_region
+    (the export fixes its region, tests/test_deployment.py) and the graph's
+    padding is 0, not the mark that only PyTorch's regions remove."""
     from mmengine.config import Config
 
     from mmspectral.deploy.build import load_model, preprocess_meta
     cfg = Config.fromfile(TINY['retinanet'])
     cfg.merge_from_dict(CONFIG_FIELDS['retinanet'])
-    assert not load_model(cfg).backbone.valid_region
+    assert load_model(cfg).backbone.valid_region
     assert preprocess_meta(cfg, 'retinanet', (100, 150))['pad_value'] == 0.
