@@ -1,5 +1,6 @@
 # The real RetinaNet config on the bundled tiny COCO-format data: only the
-# data, the image scale and the schedule change.
+# data, the image scale and the schedule change (with gradient clipping,
+# below).
 _base_ = '../gfnet/retinanet_gfnet-h-ti_fpn_1x_coco.py'
 
 data_root = 'data/tiny/coco/'
@@ -56,7 +57,12 @@ train_cfg = dict(
     type='IterBasedTrainLoop',
     max_iters=max_iters,
     val_interval=max_iters)
-optim_wrapper = dict(optimizer=dict(lr=4e-4))
+# Trained from scratch in 200 iterations, RetinaNet's focal loss stayed on
+# its plateau for some seeds (bbox mAP 0.04 at one seed, 0.33-0.37 at
+# others); clipping the gradient norm to 1 (it runs at 3-30 here) made every
+# seed tried train (README's demo table).
+optim_wrapper = dict(
+    optimizer=dict(lr=4e-4), clip_grad=dict(max_norm=1.0, norm_type=2))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, end=30),
     dict(
