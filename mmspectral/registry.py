@@ -21,35 +21,24 @@ __all__ = [
     'TRANSFORMS'
 ]
 
-MODELS = Registry(
-    'model',
-    parent=MMENGINE_MODELS,
-    scope='mmspectral',
-    locations=['mmspectral.models'])
+
+def _child(name: str, parent: Registry, location: str) -> Registry:
+    """mmspectral's registry under mmengine's ``parent``, whose entries a
+    config naming them imports from ``location``."""
+    return Registry(
+        name, parent=parent, scope='mmspectral', locations=[location])
+
+
+MODELS = _child('model', MMENGINE_MODELS, 'mmspectral.models')
 
 # the CPU (gloo) DDP wrapper and the sample-naming transform belong to the
 # command-line tools (mmspectral.cli), which ``import mmspectral`` does not
 # load; a config naming them imports them from these locations
-MODEL_WRAPPERS = Registry(
-    'model_wrapper',
-    parent=MMENGINE_MODEL_WRAPPERS,
-    scope='mmspectral',
-    locations=['mmspectral.cli.distributed'])
-
-TRANSFORMS = Registry(
-    'transform',
-    parent=MMENGINE_TRANSFORMS,
-    scope='mmspectral',
-    locations=['mmspectral.cli.data_checks'])
-
-HOOKS = Registry(
-    'hook',
-    parent=MMENGINE_HOOKS,
-    scope='mmspectral',
-    locations=['mmspectral.engine'])
-
-OPTIM_WRAPPER_CONSTRUCTORS = Registry(
-    'optimizer wrapper constructor',
-    parent=MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS,
-    scope='mmspectral',
-    locations=['mmspectral.engine'])
+MODEL_WRAPPERS = _child('model_wrapper', MMENGINE_MODEL_WRAPPERS,
+                        'mmspectral.cli.distributed')
+TRANSFORMS = _child('transform', MMENGINE_TRANSFORMS,
+                    'mmspectral.cli.data_checks')
+HOOKS = _child('hook', MMENGINE_HOOKS, 'mmspectral.engine')
+OPTIM_WRAPPER_CONSTRUCTORS = _child('optimizer wrapper constructor',
+                                    MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS,
+                                    'mmspectral.engine')

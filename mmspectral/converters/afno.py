@@ -4,8 +4,8 @@ from typing import Dict, Tuple, Union
 from torch import Tensor
 
 from mmspectral.checkpoint import CheckpointError
-from .common import (ISOTROPIC_RULES, count_prefixed, grid_side,
-                     match_zoo_arch, rename_keys)
+from .common import (ISOTROPIC_RULES, classifier_meta, count_prefixed,
+                     grid_side, match_zoo_arch, rename_keys)
 
 
 def infer_afno_arch(sd: Dict[str, Tensor]) -> Tuple[dict, int]:
@@ -42,12 +42,8 @@ def convert_afno(sd: Dict[str, Tensor],
     if arch is None:
         arch = match_zoo_arch(inferred, AFNO.arch_zoo) or inferred
     state_dict = rename_keys(sd, ISOTROPIC_RULES, source='official AFNONet')
-    meta = dict(
-        arch=arch,
-        pretrain_img_size=img_size,
-        num_classes=sd['head.weight'].shape[0] if 'head.weight' in sd else 0,
-        source='NVlabs/AFNO-transformer')
-    return state_dict, meta
+    return state_dict, classifier_meta(sd, arch, img_size,
+                                       'NVlabs/AFNO-transformer')
 
 
 def build_afno_backbone(meta: dict):

@@ -183,6 +183,17 @@ def match_zoo_arch(arch: dict, arch_zoo: dict) -> Optional[str]:
     return None
 
 
+def classifier_meta(sd: Dict[str, Tensor], arch, img_size: int,
+                    source: str) -> dict:
+    """The converted checkpoint's ``meta`` of an official classifier:
+    ``arch``, ``pretrain_img_size``, ``num_classes`` (0 without a head)
+    and the official repository ``source``."""
+    head = sd.get('head.weight')
+    return dict(arch=arch, pretrain_img_size=img_size,
+                num_classes=0 if head is None else head.shape[0],
+                source=source)
+
+
 def check_loads(model: torch.nn.Module, state_dict: Dict[str, Tensor],
                 what: str, source: str = 'the checkpoint'):
     """Load ``state_dict`` strictly into ``model`` or raise an error naming

@@ -4,8 +4,8 @@ from typing import Dict, Tuple, Union
 from torch import Tensor
 
 from mmspectral.checkpoint import CheckpointError
-from .common import (ISOTROPIC_RULES, count_prefixed, grid_side,
-                     match_zoo_arch, rename_keys)
+from .common import (ISOTROPIC_RULES, classifier_meta, count_prefixed,
+                     grid_side, match_zoo_arch, rename_keys)
 
 PYRAMID_RULES = [
     (r'patch_embed\.0\.proj\.(weight|bias)', r'backbone.patch_embed.\1'),
@@ -76,12 +76,7 @@ def convert_gfnet(sd: Dict[str, Tensor],
     pyramid = 'patch_embed.0.proj.weight' in sd
     state_dict = rename_keys(sd, PYRAMID_RULES if pyramid else ISOTROPIC_RULES,
                              source='official GFNet')
-    meta = dict(
-        arch=arch,
-        pretrain_img_size=img_size,
-        num_classes=sd['head.weight'].shape[0] if 'head.weight' in sd else 0,
-        source='raoyongming/GFNet')
-    return state_dict, meta
+    return state_dict, classifier_meta(sd, arch, img_size, 'raoyongming/GFNet')
 
 
 def is_pyramid_arch(arch: Union[str, dict]) -> bool:

@@ -5,8 +5,8 @@ from typing import Dict, Tuple, Union
 from torch import Tensor
 
 from mmspectral.checkpoint import CheckpointError
-from .common import (ISOTROPIC_RULES, count_prefixed, grid_side,
-                     match_zoo_arch, rename_keys)
+from .common import (ISOTROPIC_RULES, classifier_meta, count_prefixed,
+                     grid_side, match_zoo_arch, rename_keys)
 
 HIERARCHICAL_RULES = [
     (r'(block[12]\.\d+)\.attn\.complex_weight',
@@ -82,12 +82,8 @@ def convert_spectformer(
     state_dict = rename_keys(
         sd, HIERARCHICAL_RULES if hierarchical else ISOTROPIC_RULES,
         source='official SpectFormer')
-    meta = dict(
-        arch=arch,
-        pretrain_img_size=img_size,
-        num_classes=sd['head.weight'].shape[0] if 'head.weight' in sd else 0,
-        source='badripatro/SpectFormers')
-    return state_dict, meta
+    return state_dict, classifier_meta(sd, arch, img_size,
+                                       'badripatro/SpectFormers')
 
 
 def _match(inferred: dict, arch_zoo: dict):
