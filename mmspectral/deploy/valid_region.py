@@ -76,12 +76,13 @@ def _leading_simple_fpn(neck: Optional[nn.Module]
     return None, neck
 
 
-def _map_shapes(module: nn.Module, input_shape: Sequence[int]
+def _map_shapes(module: nn.Module, channels: int,
+                input_shape: Sequence[int]
                 ) -> List[Optional[Tuple[int, int]]]:
     """The spatial size of each 4-D output of ``module`` on a zero batch of
     ``input_shape`` (None for the others)."""
     with torch.no_grad():
-        x = torch.zeros(1, 3, *input_shape)
+        x = torch.zeros(1, channels, *input_shape)
         outs, _ = _as_list(module(x))
     return [tuple(o.shape[-2:]) if o.dim() == 4 else None for o in outs]
 
@@ -96,8 +97,9 @@ def fix_valid_region(model: nn.Module, image_shape: Sequence[int],
                      input_shape: Sequence[int],
                      backbone_only: bool = False) -> nn.Module:
     """Fix the ``valid_region`` of ``model``'s backbone to ``image_shape``
-    (see the module's docstring), in place; a model without
-    ``valid_region`` is returned unchanged.
+    (see the module's docstring), in place. Every ``valid_region`` flag
+    of the model is off afterwards (a neck's alone would read the regions
+    off its input's zeros, a data-dependent step).
 
     Args:
         model (nn.Module): The built model (eval mode), with ``.backbone``.
@@ -112,9 +114,6 @@ def fix_valid_region(model: nn.Module, image_shape: Sequence[int],
     """
     backbone = model.backbone
     if not getattr(backbone, 'valid_region', False):
-        # a neck's valid_region reads the regions off its input's zeros, a
-        # data-dependent step: without the backbone's, the letterbox is
-        # image content, as with valid_region=False
         _turn_off_valid_region(model)
         return model
     pyramid, rest = (None, None) if backbone_only else _leading_simple_fpn(
@@ -125,7 +124,7 @@ def fix_valid_region(model: nn.Module, image_shape: Sequence[int],
     if tuple(image_shape) != tuple(input_shape):
         model.backbone = ImageRegionFeatures(
             backbone, pyramid, image_shape,
-            _map_shapes(features, input_shape))
+            _map_shapes(features, backbone.in_channels, input_shape))
         if pyramid is not None:
             model.neck = rest
     return model
