@@ -42,8 +42,10 @@ import numpy as np
 import torch
 
 from mmspectral.models.layers import SPECTRAL_IMPLS
-from mmspectral.utils import (describe_machine, format_table, median_time,
-                              native_stderr_silenced, print_report)
+from mmspectral.utils import (add_timing_options, describe_machine,
+                              format_table, median_time,
+                              native_stderr_silenced, parse_timing_args,
+                              print_report)
 
 # name: (registry scope, backbone config)
 MODELS = {
@@ -90,10 +92,7 @@ def parse_args(argv=None):
         default=[parse_size(s) for s in DEFAULT_SIZES],
         help='input sizes, N or HxW')
     parser.add_argument('--batch', type=int, default=1)
-    parser.add_argument('--repeat', type=int, default=5)
-    parser.add_argument('--warmup', type=int, default=1)
-    parser.add_argument('--threads', type=int, help='torch CPU threads')
-    parser.add_argument('--device', default='cpu')
+    add_timing_options(parser, repeat=5, warmup=1)
     parser.add_argument(
         '--backward', action='store_true', help='time forward + backward')
     parser.add_argument(
@@ -108,7 +107,7 @@ def parse_args(argv=None):
         choices=SPECTRAL_IMPLS,
         help="our models' spectral_impl; several: each is timed")
     parser.add_argument('--out-dir', help='write .md, .csv and .png here')
-    args = parser.parse_args(argv)
+    args = parse_timing_args(parser, argv)
     unknown = [m for m in args.models if m not in MODELS]
     if unknown:
         parser.error(f'unknown model(s) {unknown}; choose from '
@@ -374,8 +373,6 @@ def plot(results, args, path):
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
     results = run_benchmark(args)
     text = tables(results, args)
     if args.out_dir:

@@ -52,8 +52,10 @@ import torch.nn.functional as F
 from mmspectral.models.layers import AFNO2d, GlobalFilter, resize_filter
 from mmspectral.models.layers.spectral import (COMPUTED_IMPLS, TIMINGS,
                                                SpectralTimings)
-from mmspectral.utils import (describe_machine, format_table, median_times,
-                              native_stderr_silenced, print_report)
+from mmspectral.utils import (add_timing_options, describe_machine,
+                              format_table, median_times,
+                              native_stderr_silenced, parse_timing_args,
+                              print_report)
 
 # H x W x C : S -- maps of Mask R-CNN (800x1344 input) and SegFormer
 # (1024x1024) with the filter stored for S x S, its ImageNet-224 size
@@ -173,10 +175,7 @@ def parse_args(argv=None):
         '--fractions', nargs='+', type=float, default=[1.0, 0.5, 0.25],
         help='AFNO hard_thresholding_fraction values')
     parser.add_argument('--batch', type=int, default=1)
-    parser.add_argument('--repeat', type=int, default=10)
-    parser.add_argument('--warmup', type=int, default=2)
-    parser.add_argument('--threads', type=int, help='torch CPU threads')
-    parser.add_argument('--device', default='cpu')
+    add_timing_options(parser, repeat=10, warmup=2)
     parser.add_argument(
         '--backward', action='store_true', help='time forward + backward')
     parser.add_argument('--out', help='also write the table to this file')
@@ -204,7 +203,7 @@ def parse_args(argv=None):
         '--cache-sizes', type=int, nargs='+', default=[2, 0, -1],
         help='resize_cache_size values to compare (-1: unbounded). '
         'Defaults to 2 (the default), 0 and -1')
-    args = parser.parse_args(argv)
+    args = parse_timing_args(parser, argv)
     if args.distinct_sizes and not args.backbone:
         parser.error('--distinct-sizes needs --backbone')
     return args
@@ -439,8 +438,6 @@ def cache_memory_report(args) -> str:
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
     header = ['map (HxWxC)', 'filter stored', 'naive GF ms', 'GF ms',
               'GF speed-up', 'max |diff|'] + [
         f'AFNO f={f:g} ms' for f in args.fractions

@@ -20,7 +20,8 @@ import torch
 import torch.nn.functional as F
 
 from mmspectral.models.backbones.base import PAD_MARK
-from mmspectral.utils import (describe_machine, format_table, median_times,
+from mmspectral.utils import (add_timing_options, describe_machine,
+                              format_table, median_times, parse_timing_args,
                               print_report)
 
 MODELS = {
@@ -47,11 +48,9 @@ def parse_args(argv=None):
                         help='the two image sizes, HxW')
     parser.add_argument('--mode', choices=['test', 'train'], default='test',
                         help='time the eval forward or forward + backward')
-    parser.add_argument('--repeat', type=int, default=5)
-    parser.add_argument('--warmup', type=int, default=1)
-    parser.add_argument('--threads', type=int, help='torch CPU threads')
+    add_timing_options(parser, repeat=5, warmup=1, device=None)
     parser.add_argument('--out', help='also write the report to this file')
-    return parser.parse_args(argv)
+    return parse_timing_args(parser, argv)
 
 
 def padded_batch(images, value: float) -> torch.Tensor:
@@ -117,8 +116,6 @@ def model_row(name: str, args) -> list:
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
     (h1, w1), (h2, w2) = args.sizes
     rows = [model_row(name, args) for name in args.models]
     timed = ('eval forward' if args.mode == 'test' else

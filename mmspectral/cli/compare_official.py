@@ -25,7 +25,8 @@ from functools import partial
 
 import torch
 
-from mmspectral.utils import format_table, median_times, print_report
+from mmspectral.utils import (add_timing_options, format_table, median_times,
+                              parse_timing_args, print_report)
 
 HIERARCHICAL_ARCHS = ('h-ti', 'h-s', 'h-b')
 
@@ -48,12 +49,9 @@ def parse_args(argv=None):
     parser.add_argument('--arch', default='h-s', choices=HIERARCHICAL_ARCHS)
     parser.add_argument('--sizes', nargs='+', type=int, default=[512, 1024])
     parser.add_argument('--amp', action='store_true')
-    parser.add_argument('--device', default='cpu')
-    parser.add_argument('--repeat', type=int, default=3)
-    parser.add_argument('--warmup', type=int, default=1)
-    parser.add_argument('--threads', type=int)
+    add_timing_options(parser, repeat=3, warmup=1)
     parser.add_argument('--out', help='also write the table here')
-    return parser.parse_args(argv)
+    return parse_timing_args(parser, argv)
 
 
 def import_official(repo: str) -> types.ModuleType:
@@ -141,8 +139,6 @@ def report(rows, args) -> str:
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
     official_module = import_official(args.official_repo)
     rows = []
     for size in args.sizes:

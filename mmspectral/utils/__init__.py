@@ -1,7 +1,9 @@
-from .benchmarking import (describe_machine, format_table, median_time,
-                           median_times, native_stderr_silenced, print_report)
+from .benchmarking import (add_timing_options, describe_machine, format_table,
+                           median_time, median_times, native_stderr_silenced,
+                           parse_timing_args, print_report)
 
 __all__ = [
-    'describe_machine', 'format_table', 'median_time', 'median_times',
-    'native_stderr_silenced', 'print_report'
+    'add_timing_options', 'describe_machine', 'format_table', 'median_time',
+    'median_times', 'native_stderr_silenced', 'parse_timing_args',
+    'print_report'
 ]

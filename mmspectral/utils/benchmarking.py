@@ -1,5 +1,7 @@
 """Helpers of the benchmark tools: interleaved timing, markdown tables,
-reports, and a silencer for the profiler's native log lines."""
+reports, the options every timing tool takes, and a silencer for the
+profiler's native log lines."""
+import argparse
 import contextlib
 import os
 import statistics
@@ -8,6 +10,28 @@ import time
 from typing import Callable, List, Optional, Sequence
 
 import torch
+
+
+def add_timing_options(parser: argparse.ArgumentParser, repeat: int = 5,
+                       warmup: int = 1, device: Optional[str] = 'cpu'):
+    """``--repeat``, ``--warmup``, ``--threads`` and (unless ``device`` is
+    None) ``--device``, with these defaults; see :func:`parse_timing_args`."""
+    parser.add_argument('--repeat', type=int, default=repeat,
+                        help='timed runs (the median is reported)')
+    parser.add_argument('--warmup', type=int, default=warmup,
+                        help='untimed runs first')
+    parser.add_argument('--threads', type=int, help='torch CPU threads')
+    if device is not None:
+        parser.add_argument('--device', default=device)
+
+
+def parse_timing_args(parser: argparse.ArgumentParser,
+                      argv=None) -> argparse.Namespace:
+    """Parse ``argv`` and apply ``--threads`` before anything is timed."""
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return args
 
 
 def median_times(fns: Sequence[Callable[[], object]],
