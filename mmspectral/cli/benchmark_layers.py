@@ -44,6 +44,7 @@ import argparse
 import copy
 import multiprocessing
 import sys
+from typing import Dict
 
 import torch
 import torch.nn as nn
@@ -55,7 +56,7 @@ from mmspectral.models.layers.spectral import (COMPUTED_IMPLS, TIMINGS,
 from mmspectral.utils import (add_timing_options, describe_machine,
                               format_table, median_times,
                               native_stderr_silenced, parse_timing_args,
-                              print_report)
+                              print_report, relative_error)
 
 # H x W x C : S -- maps of Mask R-CNN (800x1344 input) and SegFormer
 # (1024x1024) with the filter stored for S x S, its ImageNet-224 size
@@ -234,18 +235,30 @@ def autocast(device: str, enabled: bool):
     return torch.autocast(kind, dtype=dtype, enabled=enabled)
 
 
-def relative_error(out: torch.Tensor, reference: torch.Tensor) -> float:
-    return ((out.float() - reference).norm() / reference.norm()).item()
+def engine_layers(channels: int, stored: int, device: str
+                  ) -> Dict[str, GlobalFilter]:
+    """A global filter per engine implementation and ``'auto'``, all with
+    the weights of the ``'fft'`` one, in eval mode (resized filters kept, as
+    in inference)."""
+    layers = {impl: GlobalFilter(channels, stored, impl=impl).to(device).eval()
+              for impl in (*COMPUTED_IMPLS, 'auto')}
+    for layer in layers.values():
+        layer.load_state_dict(layers['fft'].state_dict())
+    return layers
+
+
+def auto_pick(x: torch.Tensor, dtype: torch.dtype) -> str:
+    """What ``'auto'`` chose for maps like ``x`` computed in ``dtype``
+    (``'fft'`` where it timed nothing)."""
+    key = SpectralTimings.key('filter', x, (1, 2), dtype)
+    return TIMINGS.best(key) or 'fft'
 
 
 def engine_rows(height, width, channels, stored, args) -> list:
     """Per precision, the global filter on an ``H x W x C`` map with each
     engine implementation, and ``auto``'s pick."""
     x = torch.randn(args.batch, height, width, channels, device=args.device)
-    layers = {impl: GlobalFilter(channels, stored, impl=impl).to(
-        args.device).eval() for impl in (*COMPUTED_IMPLS, 'auto')}
-    for layer in layers.values():
-        layer.load_state_dict(layers['fft'].state_dict())
+    layers = engine_layers(channels, stored, args.device)
     with torch.no_grad():
         reference = layers['fft'](x)
     impls = (*COMPUTED_IMPLS, 'auto')
@@ -256,8 +269,7 @@ def engine_rows(height, width, channels, stored, args) -> list:
                       for impl in impls]  # 'auto' times its candidates here
             dtype = torch.get_autocast_dtype(x.device.type) if amp else \
                 torch.float32
-            pick = TIMINGS.best(SpectralTimings.key('filter', x, (1, 2),
-                                                    dtype)) or 'fft'
+            pick = auto_pick(x, dtype)
         times = time_layers([layers[impl] for impl in impls], x, args, amp)
         rows.append([f'{height}x{width}x{channels}', str(dtype).split('.')[-1]]
                     + [f'{1e3 * t:.2f}' for t in times] +

@@ -49,7 +49,7 @@ import torch
 import torch.nn as nn
 
 from mmspectral.utils import (describe_machine, format_table, median_times,
-                              print_report)
+                              print_report, relative_error)
 
 # tiny and real archs of every family: (class name, arch, extra kwargs)
 FAMILIES = {
@@ -105,11 +105,6 @@ def build(family: str, quick: bool, **kwargs) -> nn.Module:
     dense = {} if name in ISOTROPIC else DENSE
     return MODELS.build(dict(type=name, arch=tiny if quick else real,
                              **dense, **kwargs))
-
-
-def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
-    return ((a.float() - b.float()).norm() / b.float().norm().clamp_min(
-        1e-12)).item()
 
 
 def sync(device: str):
@@ -388,14 +383,10 @@ def amp_step_section(args) -> str:
 # -- 6. spectral engine -------------------------------------------------------
 
 def engine_rows(size, channels, dtype, args) -> List[list]:
-    from mmspectral.models.layers import GlobalFilter
-    from mmspectral.models.layers.spectral import (COMPUTED_IMPLS, TIMINGS,
-                                                   SpectralTimings)
+    from mmspectral.cli.benchmark_layers import auto_pick, engine_layers
+    from mmspectral.models.layers.spectral import COMPUTED_IMPLS
     x = torch.randn(1, *size, channels, device=args.device)
-    layers = {impl: GlobalFilter(channels, 14, impl=impl).to(args.device)
-              for impl in (*COMPUTED_IMPLS, 'auto')}
-    for layer in layers.values():
-        layer.load_state_dict(layers['fft'].state_dict())
+    layers = engine_layers(channels, 14, args.device)
     with torch.no_grad():
         reference = layers['fft'](x)
     amp = dtype != torch.float32
@@ -414,8 +405,7 @@ def engine_rows(size, channels, dtype, args) -> List[list]:
                   for impl in COMPUTED_IMPLS]
         run('auto')
         compute = dtype if amp else torch.float32
-        pick = TIMINGS.best(SpectralTimings.key('filter', x, (1, 2),
-                                                compute)) or 'fft'
+        pick = auto_pick(x, compute)
         times = median_times([lambda impl=impl: run(impl)
                               for impl in COMPUTED_IMPLS], 1,
                              2 if args.quick else 10, args.device)

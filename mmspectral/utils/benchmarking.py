@@ -12,6 +12,13 @@ from typing import Callable, List, Optional, Sequence
 import torch
 
 
+def relative_error(out: torch.Tensor, reference: torch.Tensor) -> float:
+    """``|out - reference| / |reference|`` (L2, in float32)."""
+    reference = reference.float()
+    return ((out.float() - reference).norm() /
+            reference.norm().clamp_min(1e-12)).item()
+
+
 def add_timing_options(parser: argparse.ArgumentParser, repeat: int = 5,
                        warmup: int = 1, device: Optional[str] = 'cpu'):
     """``--repeat``, ``--warmup``, ``--threads`` and (unless ``device`` is
