@@ -10,15 +10,11 @@ import torch._dynamo as dynamo
 from mmspectral.models.backbones import GFNetH, HorNet
 from mmspectral.models.layers import (AFNO2d, GlobalFilter, SpectralLayer,
                                       SpectralTimings, set_spectral_impl)
+from mmspectral.utils import relative_error
 
 MATRIX_IMPLS = ['dft', 'factored']
 # odd, prime, composite (factored into two products) and non-square maps
 SIZES = [(7, 5), (13, 24), (30, 18), (1, 9)]
-
-
-def relative_error(actual, expected):
-    return ((actual.float() - expected.float()).norm() /
-            expected.float().norm()).item()
 
 
 def filter_pair(impl, channels_last=True, spatial_size=(14, 8)):
